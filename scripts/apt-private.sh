@@ -1,0 +1,71 @@
+#!/bin/bash
+# Run apt-get / apt-cache through a private configuration: its own sources
+# list and lists directory, so the machine's apt setup is never modified.
+#
+# The deb-src and backports lines reuse the Debian mirror URI that the machine
+# already has configured (first one found in /etc/apt), so no registry host is
+# written into any file of this project.
+#
+# Usage: scripts/apt-private.sh {update|apt-get ARGS...|apt-cache ARGS...}
+set -euo pipefail
+
+STATE=${GMEM_APT_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/qemu-guest-memfd/apt}
+
+mirror_uri() {
+    local uri
+    uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) print $i }' \
+              /etc/apt/sources.list.d/*.sources 2>/dev/null |
+          grep -v -- '-security' | head -n1 || true)
+    if [ -z "$uri" ]; then
+        uri=$(awk '$1 == "deb" && $0 !~ /security/ {
+                     for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; exit } }' \
+                  /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+              head -n1 || true)
+    fi
+    if [ -z "$uri" ]; then
+        echo "apt-private: no Debian mirror URI configured in /etc/apt" >&2
+        exit 1
+    fi
+    echo "$uri"
+}
+
+setup() {
+    local uri
+    uri=$(mirror_uri)
+    mkdir -p "$STATE/lists/partial" "$STATE/archives/partial"
+    cat > "$STATE/sources.list.new" <<EOT
+deb-src $uri sid main
+deb $uri bookworm-backports main
+EOT
+    mv "$STATE/sources.list.new" "$STATE/sources.list"
+}
+
+opts() {
+    echo "-o Dir::Etc::SourceList=$STATE/sources.list" \
+         "-o Dir::Etc::SourceParts=/dev/null" \
+         "-o Dir::State::Lists=$STATE/lists" \
+         "-o Dir::Cache::Archives=$STATE/archives" \
+         "-o APT::Sandbox::User=root"
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+update)
+    setup
+    # shellcheck disable=SC2046
+    apt-get $(opts) -q update
+    touch "$STATE/updated"
+    ;;
+apt-get|apt-cache)
+    if [ ! -f "$STATE/updated" ]; then
+        "$0" update >&2
+    fi
+    # shellcheck disable=SC2046
+    exec "$cmd" $(opts) "$@"
+    ;;
+*)
+    echo "usage: $0 {update|apt-get ARGS...|apt-cache ARGS...}" >&2
+    exit 2
+    ;;
+esac

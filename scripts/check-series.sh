@@ -1,0 +1,47 @@
+#!/bin/bash
+# Check every patch of the series with QEMU's scripts/checkpatch.pl (no
+# errors, no warnings, Signed-off-by present). With --build, also check
+# that every patch builds on its own: each commit of base..HEAD of a
+# scratch worktree is built incrementally, in order.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+TREE=${TREE:-$top/build/qemu}
+
+fail=0
+n=0
+while read -r p; do
+    case "$p" in ''|'#'*) continue ;; esac
+    n=$((n + 1))
+    out=$(cd "$TREE" && scripts/checkpatch.pl "$top/patches/$p" 2>&1) || true
+    if ! grep -q '^total: 0 errors, 0 warnings' <<<"$out" ||
+       ! grep -q '^Signed-off-by: ' "$top/patches/$p"; then
+        echo "checkpatch: FAIL $p"
+        echo "$out" | sed 's/^/    /'
+        fail=$((fail + 1))
+    else
+        echo "checkpatch: ok   $p"
+    fi
+done < "$top/patches/series"
+
+if [ "${1:-}" = --build ]; then
+    wt=$top/build/bisect
+    if [ ! -d "$wt" ]; then
+        git -C "$TREE" worktree add -q --detach "$wt" base
+        (mkdir -p "$wt/build" && cd "$wt/build" &&
+         ../configure $CONFIGURE_FLAGS >/dev/null)
+    fi
+    for c in $(git -C "$TREE" rev-list --reverse base..HEAD); do
+        git -C "$wt" checkout -q --detach "$c"
+        if ninja -C "$wt/build" >"$wt/build/bisect.log" 2>&1; then
+            echo "build: ok   $(git -C "$wt" log -1 --format=%s)"
+        else
+            echo "build: FAIL $(git -C "$wt" log -1 --format=%s)"
+            grep -m5 -B2 -A8 'error' "$wt/build/bisect.log" | sed 's/^/    /'
+            fail=$((fail + 1))
+        fi
+    done
+fi
+
+echo "series: $n patches, $fail failures"
+[ "$fail" = 0 ]

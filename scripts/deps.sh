@@ -1,0 +1,54 @@
+#!/bin/bash
+# Install every Debian package that fetching, building and testing the series
+# needs. Idempotent: when everything is installed it only checks and returns.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+# From the machine's own suites (Debian 12).
+PKGS="build-essential pkg-config ninja-build ccache git dpkg-dev xz-utils
+      libglib2.0-dev zlib1g-dev libfdt-dev flex bison python3 python3-venv
+      python3-pytest libjson-c-dev libcmocka-dev
+      seabios ipxe-qemu qemu-system-data"
+# From bookworm-backports, through the private apt configuration.
+BPO_PKGS="meson python3-pycotap"
+
+missing() {
+    local p
+    for p in "$@"; do
+        if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+                grep -q '^install ok installed$'; then
+            echo "$p"
+        fi
+    done
+}
+
+sudo=
+if [ "$(id -u)" != 0 ]; then
+    sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+
+# shellcheck disable=SC2086
+need=$(missing $PKGS)
+if [ -n "$need" ]; then
+    echo "deps: installing $(echo $need)"
+    $sudo apt-get -q update
+    # shellcheck disable=SC2086
+    $sudo apt-get -q -y install --no-install-recommends $need
+fi
+
+meson_ok() {
+    command -v meson >/dev/null &&
+        dpkg --compare-versions "$(meson --version)" ge 1.5
+}
+# shellcheck disable=SC2086
+need=$(missing $BPO_PKGS)
+if [ -n "$need" ] || ! meson_ok; then
+    echo "deps: installing from bookworm-backports: $BPO_PKGS"
+    $sudo "$here/apt-private.sh" update
+    # shellcheck disable=SC2086
+    $sudo "$here/apt-private.sh" apt-get -q -y install --no-install-recommends \
+        -t bookworm-backports $BPO_PKGS
+fi
+meson_ok || { echo "deps: meson >= 1.5 is required" >&2; exit 1; }
+echo "deps: all installed (meson $(meson --version))"
