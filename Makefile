@@ -67,7 +67,8 @@ payload:
 	@$(MAKE) --no-print-directory -C tests/guest
 
 check-qemu: build
-	cd $(QBUILD) && meson test --no-rebuild --print-errorlogs $(QEMU_TESTS)
+	cd $(QBUILD) && pyvenv/bin/meson test --no-rebuild --print-errorlogs \
+		$(QEMU_TESTS)
 
 check-bisect: $(TREE)/.git/HEAD
 	@scripts/check-series.sh --build
