@@ -23,7 +23,8 @@ CONFIGURE_FLAGS := --python=$(PYTHON) --target-list=x86_64-softmmu \
 	--disable-docs --disable-rust --disable-install-blobs
 
 # Tests of the series run by "make check": meson test names in build/qemu.
-QEMU_TESTS := qtest-x86_64/guest-memfd-test qtest-x86_64/qmp-cmd-test
+QEMU_TESTS := test-memory-attributes qtest-x86_64/guest-memfd-test \
+	qtest-x86_64/qmp-cmd-test
 
 export CONFIGURE_FLAGS
 export PYTHONPATH := $(TREE)/python
@@ -62,6 +63,7 @@ $(QBUILD)/build.ninja: $(TREE)/.git/HEAD
 
 build: $(QBUILD)/build.ninja payload
 	ninja -C $(QBUILD) $(if $(CI),,-j$$(nproc))
+	@scripts/link-firmware.sh $(QBUILD)
 
 payload:
 	@$(MAKE) --no-print-directory -C tests/guest
