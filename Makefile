@@ -27,6 +27,8 @@ QEMU_TESTS := test-memory-attributes qtest-x86_64/guest-memfd-test \
 	qtest-x86_64/qmp-cmd-test
 
 export CONFIGURE_FLAGS
+# ccache hits across clones and worktrees: hash paths relative to here
+export CCACHE_BASEDIR := $(TOP)
 export PYTHONPATH := $(TREE)/python
 export QEMU_GMEM_BINARY := $(QEMU)
 export QEMU_GMEM_PAYLOAD := $(PAYLOAD)

@@ -14,6 +14,14 @@ while read -r p; do
     case "$p" in ''|'#'*) continue ;; esac
     n=$((n + 1))
     out=$(cd "$TREE" && scripts/checkpatch.pl "$top/patches/$p" 2>&1) || true
+    # A uAPI that is not merged yet cannot come through
+    # scripts/update-linux-headers.sh: its hand-edited header patch may
+    # carry that one warning, and no other.
+    if grep -q '^Subject: \[PATCH [0-9/]*\] linux-headers:' "$top/patches/$p" &&
+       grep -q '^total: 0 errors, 1 warnings' <<<"$out" &&
+       grep -q 'are you using scripts/update-linux-headers.sh' <<<"$out"; then
+        out="total: 0 errors, 0 warnings (update-linux-headers.sh warning allowed)"
+    fi
     if ! grep -q '^total: 0 errors, 0 warnings' <<<"$out" ||
        ! grep -q '^Signed-off-by: ' "$top/patches/$p"; then
         echo "checkpatch: FAIL $p"
