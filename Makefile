@@ -92,6 +92,7 @@ demo: build
 	@$(PYTHON) scripts/demo.py
 
 bench: build
+	$(MAKE) -C bench run
 	$(PYTHON) bench/boot_touch.py
 
 clean:
