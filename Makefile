@@ -34,7 +34,8 @@ export QEMU_GMEM_BINARY := $(QEMU)
 export QEMU_GMEM_PAYLOAD := $(PAYLOAD)
 
 .PHONY: all deps fetch tree export build payload check check-qemu \
-	check-patches check-e2e demo bench clean distclean help
+	check-sanitizers check-bisect \
+	check-patches check-e2e demo bench fuzz clean distclean help
 
 all: build
 
@@ -83,6 +84,24 @@ check-patches: $(TREE)/.git/HEAD
 check-e2e: build
 	$(PYTHON) -m pytest -p no:cacheprovider tests/e2e
 
+# ASan + UBSan build of QEMU for the series' unit test and qtests
+QSAN := $(TREE)/build-san
+SAN_TARGETS := qemu-system-x86_64 tests/unit/test-memory-attributes \
+	tests/qtest/guest-memfd-test tests/qtest/qmp-cmd-test
+
+$(QSAN)/build.ninja: $(TREE)/.git/HEAD
+	mkdir -p $(QSAN)
+	cd $(QSAN) && ../configure $(CONFIGURE_FLAGS) --enable-asan \
+		--enable-ubsan > configure.log || { tail -30 configure.log; exit 1; }
+
+check-sanitizers: $(QSAN)/build.ninja
+	ninja -C $(QSAN) $(SAN_TARGETS)
+	@scripts/link-firmware.sh $(QSAN)
+	cd $(QSAN) && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		ASAN_OPTIONS=detect_leaks=1 \
+		pyvenv/bin/meson test --no-rebuild --print-errorlogs \
+		$(QEMU_TESTS)
+
 check: build
 	@$(MAKE) --no-print-directory check-patches
 	@$(MAKE) --no-print-directory check-qemu
@@ -94,6 +113,14 @@ demo: build
 bench: build
 	$(MAKE) -C bench run
 	$(PYTHON) bench/boot_touch.py
+
+# libFuzzer target of the attribute map (tests/fuzz/README.md); needs only
+# the source of build/qemu, not a build of it.
+FUZZ_SECONDS ?= 60
+
+fuzz: $(if $(wildcard $(TREE)/system/memory-attributes.c),,tree)
+	@scripts/deps-fuzz.sh
+	$(MAKE) -C tests/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 clean:
 	-[ -d $(QBUILD) ] && ninja -C $(QBUILD) clean
