@@ -23,7 +23,8 @@ CONFIGURE_FLAGS := --python=$(PYTHON) --target-list=x86_64-softmmu \
 	--disable-docs --disable-rust --disable-install-blobs
 
 # Tests of the series run by "make check": meson test names in build/qemu.
-QEMU_TESTS := test-memory-attributes qtest-x86_64/guest-memfd-test \
+QEMU_TESTS := test-memory-attributes test-memory-attributes-radix \
+	qtest-x86_64/guest-memfd-test \
 	qtest-x86_64/qmp-cmd-test
 
 export CONFIGURE_FLAGS

@@ -427,13 +427,32 @@ static void new_set_runs(NewAttrs *n, const BenchRun *runs, guint nr_runs,
     }
 }
 
+/* As the engine does: the first runs on the stack, more on the heap */
+typedef struct NewRuns {
+    BenchRun *r;
+    guint len;
+    guint alloc;
+    BenchRun inline_runs[8];
+} NewRuns;
+
 static int new_collect_cb(uint64_t start, uint64_t size, uint64_t value,
                           void *opaque)
 {
-    GArray *runs = opaque;
-    BenchRun run = { .start = start, .size = size };
+    NewRuns *runs = opaque;
 
-    g_array_append_val(runs, run);
+    if (runs->len == runs->alloc) {
+        BenchRun *bigger = g_new(BenchRun, 2 * runs->alloc);
+
+        memcpy(bigger, runs->r, runs->len * sizeof(BenchRun));
+        if (runs->r != runs->inline_runs) {
+            g_free(runs->r);
+        }
+        runs->r = bigger;
+        runs->alloc *= 2;
+    }
+    runs->r[runs->len].start = start;
+    runs->r[runs->len].size = size;
+    runs->len++;
     return 0;
 }
 
@@ -441,30 +460,33 @@ static int new_collect_cb(uint64_t start, uint64_t size, uint64_t value,
 static int new_convert(NewAttrs *n, uint64_t offset, uint64_t size,
                        bool to_private)
 {
-    g_autoptr(GArray) runs = NULL;
-    const BenchRun *r;
+    NewRuns runs;
     int ret;
 
     if (!memory_attributes_range_valid(n->map, offset, size)) {
         return -EINVAL;
     }
-    runs = g_array_new(false, false, sizeof(BenchRun));
+    runs.r = runs.inline_runs;
+    runs.len = 0;
+    runs.alloc = G_N_ELEMENTS(runs.inline_runs);
     memory_attributes_for_each_matching_run(n->map, offset, size,
                                             ATTR_PRIVATE,
                                             to_private ? ATTR_PRIVATE : 0,
-                                            true, new_collect_cb, runs);
-    if (!runs->len) {
+                                            true, new_collect_cb, &runs);
+    if (!runs.len) {
         return 0;
     }
-    r = &g_array_index(runs, BenchRun, 0);
     if (to_private) {
         /* Listeners drop their mappings first */
-        new_notify(n, r, runs->len);
-        new_set_runs(n, r, runs->len, true);
+        new_notify(n, runs.r, runs.len);
+        new_set_runs(n, runs.r, runs.len, true);
         ret = 0;
     } else {
-        new_set_runs(n, r, runs->len, false);
-        ret = new_notify(n, r, runs->len);
+        new_set_runs(n, runs.r, runs.len, false);
+        ret = new_notify(n, runs.r, runs.len);
+    }
+    if (runs.r != runs.inline_runs) {
+        g_free(runs.r);
     }
     return ret;
 }

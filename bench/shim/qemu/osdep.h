@@ -64,6 +64,9 @@
 #define ROUND_DOWN(n, d) ((n) & -(0 ? (n) : (d)))
 #endif
 #ifndef ROUND_UP
+#ifndef DIV_ROUND_UP
+#define DIV_ROUND_UP(n, d) (((n) + (d) - 1) / (d))
+#endif
 #define ROUND_UP(n, d) ROUND_DOWN((n) + (d) - 1, (d))
 #endif
 
