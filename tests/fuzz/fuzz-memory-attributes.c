@@ -356,14 +356,17 @@ static void check_lookup(const MemoryAttributes *ma, uint64_t offset,
 {
     uint64_t start, size, value;
 
-    CHECK(memory_attributes_get(ma, offset) == run->value);
     CHECK(memory_attributes_lookup(ma, offset, &start, &size, &value));
     CHECK(start == run->start);
     CHECK(size == run->end - run->start);
     CHECK(value == run->value);
 }
 
-static void check_map(const MemoryAttributes *ma, const Model *m)
+/*
+ * Check the whole map against the model.  lookup() may cost as much as the
+ * run it finds, so unless @all it is checked on one run only.
+ */
+static void check_map(const MemoryAttributes *ma, const Model *m, bool all)
 {
     size_t nr_runs = model_nr_runs(m), i, j;
     uint64_t pos = 0, start, end, value, bytes;
@@ -373,7 +376,7 @@ static void check_map(const MemoryAttributes *ma, const Model *m)
     CHECK(memory_attributes_size(ma) == m->size);
     CHECK(memory_attributes_page_size(ma) == m->page_size);
     CHECK(memory_attributes_nr_extents(ma) == nr_runs);
-    CHECK(memory_attributes_memory_usage(ma) >= nr_runs * 5 * 8);
+    CHECK(memory_attributes_memory_usage(ma) > 0);
 
     /* The runs partition [0, size), are coalesced and match the model */
     walk_init(&whole, nr_runs, SIZE_MAX, 0);
@@ -389,8 +392,12 @@ static void check_map(const MemoryAttributes *ma, const Model *m)
         CHECK(i == 0 || run->value != whole.runs[i - 1].value);
         model_run(m, run->start, &start, &end, &value);
         CHECK(start == run->start && end == run->end && value == run->value);
-        check_lookup(ma, run->start, run);
-        check_lookup(ma, run->end - 1, run);
+        CHECK(memory_attributes_get(ma, run->start) == run->value);
+        CHECK(memory_attributes_get(ma, run->end - 1) == run->value);
+        if (all || i == op_nr % whole.nr) {
+            check_lookup(ma, run->start, run);
+            check_lookup(ma, run->end - 1, run);
+        }
         pos = run->end;
     }
     CHECK(pos == m->size);
@@ -713,7 +720,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     op_name = "new";
     ma = memory_attributes_new(m->size, m->page_size, initial);
     model_reset(m, initial);
-    check_map(ma, m);
+    check_map(ma, m, false);
 
     while (in.len) {
         op = in_u8(&in);
@@ -760,11 +767,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ma = op_renew(ma, m, &in);
             break;
         }
-        check_map(ma, m);
+        check_map(ma, m, false);
     }
 
-    /* Every page of a small map, through get() */
-    op_name = "final get";
+    /* Every run through lookup(), every page of a small map through get() */
+    op_name = "end";
+    check_map(ma, m, true);
     if (m->paged) {
         for (i = 0; i < m->size / m->page_size; i++) {
             CHECK(memory_attributes_get(ma, i * m->page_size) == m->pages[i]);
