@@ -88,6 +88,7 @@ check-e2e: build
 # ASan + UBSan build of QEMU for the series' unit test and qtests
 QSAN := $(TREE)/build-san
 SAN_TARGETS := qemu-system-x86_64 tests/unit/test-memory-attributes \
+	tests/unit/test-memory-attributes-radix \
 	tests/qtest/guest-memfd-test tests/qtest/qmp-cmd-test
 
 $(QSAN)/build.ninja: $(TREE)/.git/HEAD
