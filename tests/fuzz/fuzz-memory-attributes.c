@@ -10,7 +10,8 @@
  * the same program: one value per page for maps of up to MAX_PAGES pages,
  * a plain list of extents for the huge ones.  Every result is compared
  * with the model and, after every operation, the whole map is checked
- * (check_map()); any difference calls abort().  tests/fuzz/README.md
+ * (check_map(), which walks a huge map whole on every FULL_EVERY-th
+ * operation only); any difference calls abort().  tests/fuzz/README.md
  * describes the format and the invariants.
  */
 
@@ -21,6 +22,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_PAGES 4096
+#define FULL_EVERY 8
 
 /* Most values come from here, so that runs coalesce often */
 static const uint64_t values[8] = {
@@ -284,7 +286,7 @@ typedef struct Walk {
     int stop_ret;
 } Walk;
 
-static Walk seen, expected, whole;
+static Walk seen, expected, whole, truth, sorted;
 
 static void walk_init(Walk *w, size_t limit, size_t stop_at, int stop_ret)
 {
@@ -362,24 +364,83 @@ static void check_lookup(const MemoryAttributes *ma, uint64_t offset,
     CHECK(value == run->value);
 }
 
-/*
- * Check the whole map against the model.  lookup() may cost as much as the
- * run it finds, so unless @all it is checked on one run only.
- */
-static void check_map(const MemoryAttributes *ma, const Model *m, bool all)
+/* The model's runs of the whole map */
+static void model_runs(const Model *m, Walk *w)
 {
-    size_t nr_runs = model_nr_runs(m), i, j;
-    uint64_t pos = 0, start, end, value, bytes;
+    uint64_t pos = 0, start, end, value;
+
+    walk_init(w, SIZE_MAX, SIZE_MAX, 0);
+    while (pos < m->size) {
+        model_run(m, pos, &start, &end, &value);
+        CHECK(start == pos && end > pos);
+        walk_add(w, pos, end - pos, value);
+        pos = end;
+    }
+}
+
+/*
+ * Check the whole map against the model.  A walk of the whole map costs
+ * what the map keeps, which for a huge map can be much more than its runs:
+ * unless @full, only checks that cost O(runs) are done.  lookup() may cost
+ * as much as the run it finds: unless @all, it is checked on one run of a
+ * small map.
+ */
+static void check_map(const MemoryAttributes *ma, const Model *m, bool full,
+                      bool all)
+{
+    size_t nr, i, j;
+    uint64_t pos = 0, bytes;
     unsigned __int128 total = 0;
     int ret;
 
+    model_runs(m, &truth);
+    nr = truth.nr;
     CHECK(memory_attributes_size(ma) == m->size);
     CHECK(memory_attributes_page_size(ma) == m->page_size);
-    CHECK(memory_attributes_nr_extents(ma) == nr_runs);
+    CHECK(memory_attributes_nr_extents(ma) == nr);
     CHECK(memory_attributes_memory_usage(ma) > 0);
+    for (i = 0; i < nr; i++) {
+        Extent *run = &truth.runs[i];
 
-    /* The runs partition [0, size), are coalesced and match the model */
-    walk_init(&whole, nr_runs, SIZE_MAX, 0);
+        CHECK(memory_attributes_get(ma, run->start) == run->value);
+        CHECK(memory_attributes_get(ma, run->end - 1) == run->value);
+    }
+
+    /* bytes_with() agrees with the model and adds up to the size */
+    for (i = 0; i < G_N_ELEMENTS(values); i++) {
+        bytes = 0;
+        for (j = 0; j < nr; j++) {
+            if (truth.runs[j].value == values[i]) {
+                bytes += truth.runs[j].end - truth.runs[j].start;
+            }
+        }
+        CHECK(memory_attributes_bytes_with(ma, values[i]) == bytes);
+    }
+    walk_init(&sorted, SIZE_MAX, SIZE_MAX, 0);
+    for (i = 0; i < nr; i++) {
+        walk_add(&sorted, truth.runs[i].start,
+                 truth.runs[i].end - truth.runs[i].start,
+                 truth.runs[i].value);
+    }
+    qsort(sorted.runs, nr, sizeof(*sorted.runs), cmp_by_value);
+    for (i = 0; i < nr; i = j) {
+        bytes = 0;
+        for (j = i; j < nr && sorted.runs[j].value == sorted.runs[i].value;
+             j++) {
+            bytes += sorted.runs[j].end - sorted.runs[j].start;
+        }
+        CHECK(memory_attributes_bytes_with(ma, sorted.runs[i].value) ==
+              bytes);
+        total += memory_attributes_bytes_with(ma, sorted.runs[i].value);
+    }
+    CHECK(total == m->size);
+
+    if (!full) {
+        return;
+    }
+
+    /* The walk: runs partition [0, size), are coalesced, match the model */
+    walk_init(&whole, nr, SIZE_MAX, 0);
     ret = memory_attributes_for_each_run(ma, 0, m->size, walk_cb, &whole);
     CHECK(ret == 0);
     for (i = 0; i < whole.nr; i++) {
@@ -390,40 +451,18 @@ static void check_map(const MemoryAttributes *ma, const Model *m, bool all)
         CHECK(run->start % m->page_size == 0);
         CHECK(run->end % m->page_size == 0);
         CHECK(i == 0 || run->value != whole.runs[i - 1].value);
-        model_run(m, run->start, &start, &end, &value);
-        CHECK(start == run->start && end == run->end && value == run->value);
-        CHECK(memory_attributes_get(ma, run->start) == run->value);
-        CHECK(memory_attributes_get(ma, run->end - 1) == run->value);
-        if (all || i == op_nr % whole.nr) {
+        CHECK(run->start == truth.runs[i].start);
+        CHECK(run->end == truth.runs[i].end);
+        CHECK(run->value == truth.runs[i].value);
+        if (all || (m->paged && i == op_nr % nr)) {
             check_lookup(ma, run->start, run);
             check_lookup(ma, run->end - 1, run);
         }
         pos = run->end;
     }
     CHECK(pos == m->size);
-    CHECK(whole.nr == nr_runs);
-
-    /* bytes_with() agrees with the runs and adds up to the size */
-    for (i = 0; i < G_N_ELEMENTS(values); i++) {
-        bytes = 0;
-        for (j = 0; j < whole.nr; j++) {
-            if (whole.runs[j].value == values[i]) {
-                bytes += whole.runs[j].end - whole.runs[j].start;
-            }
-        }
-        CHECK(memory_attributes_bytes_with(ma, values[i]) == bytes);
-    }
-    qsort(whole.runs, whole.nr, sizeof(*whole.runs), cmp_by_value);
-    for (i = 0; i < whole.nr; i = j) {
-        bytes = 0;
-        for (j = i; j < whole.nr && whole.runs[j].value == whole.runs[i].value;
-             j++) {
-            bytes += whole.runs[j].end - whole.runs[j].start;
-        }
-        CHECK(memory_attributes_bytes_with(ma, whole.runs[i].value) == bytes);
-        total += memory_attributes_bytes_with(ma, whole.runs[i].value);
-    }
-    CHECK(total == m->size);
+    CHECK(whole.nr == nr);
+    CHECK(memory_attributes_nr_extents(ma) == whole.nr);
 }
 
 /* Arguments */
@@ -720,7 +759,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     op_name = "new";
     ma = memory_attributes_new(m->size, m->page_size, initial);
     model_reset(m, initial);
-    check_map(ma, m, false);
+    check_map(ma, m, true, false);
 
     while (in.len) {
         op = in_u8(&in);
@@ -767,17 +806,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ma = op_renew(ma, m, &in);
             break;
         }
-        check_map(ma, m, false);
+        /* Walk a huge map whole on every FULL_EVERY-th operation only */
+        check_map(ma, m, m->paged || op_nr % FULL_EVERY == 0, false);
     }
 
     /* Every run through lookup(), every page of a small map through get() */
     op_name = "end";
-    check_map(ma, m, true);
+    check_map(ma, m, true, true);
     if (m->paged) {
         for (i = 0; i < m->size / m->page_size; i++) {
             CHECK(memory_attributes_get(ma, i * m->page_size) == m->pages[i]);
         }
     }
     memory_attributes_free(ma);
+    memory_attributes_free(NULL);
     return 0;
 }

@@ -28,6 +28,9 @@ def features(fuzzer, path, tmp):
     for d in (src, dst):
         shutil.rmtree(d, ignore_errors=True)
         os.mkdir(d)
+    # An existing control file would resume the previous merge
+    if os.path.exists(control):
+        os.unlink(control)
     shutil.copy(path, src)
     subprocess.run([fuzzer, "-merge=1", "-max_len=1000000",
                     "-merge_control_file=" + control, dst, src],
