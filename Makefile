@@ -121,7 +121,7 @@ bench: build
 FUZZ_SECONDS ?= 60
 
 fuzz: $(if $(wildcard $(TREE)/system/memory-attributes.c),,tree)
-	@scripts/deps-fuzz.sh
+	@scripts/deps.sh fuzz
 	$(MAKE) -C tests/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 clean:

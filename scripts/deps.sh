@@ -4,6 +4,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
+# With "fuzz": only what tests/fuzz needs (clang, the libFuzzer runtime).
+FUZZ_PKGS="clang-14 libclang-rt-14-dev libglib2.0-dev pkg-config"
+
 # From the machine's own suites (Debian 12).
 PKGS="build-essential pkg-config ninja-build ccache git dpkg-dev xz-utils
       libglib2.0-dev zlib1g-dev libfdt-dev flex bison python3 python3-venv
@@ -28,6 +31,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 
+if [ "${1:-}" = fuzz ]; then
+    PKGS=$FUZZ_PKGS
+fi
+
 # shellcheck disable=SC2086
 need=$(missing $PKGS)
 if [ -n "$need" ]; then
@@ -35,6 +42,11 @@ if [ -n "$need" ]; then
     $sudo apt-get -q update
     # shellcheck disable=SC2086
     $sudo apt-get -q -y install --no-install-recommends $need
+fi
+
+if [ "${1:-}" = fuzz ]; then
+    echo "deps: fuzz packages installed ($(clang-14 --version | head -n1))"
+    exit 0
 fi
 
 meson_ok() {

@@ -8,6 +8,7 @@
 import os
 import re
 import struct
+import subprocess
 import tempfile
 import time
 
@@ -54,6 +55,18 @@ def backend_args(kind, obj_id, size):
     if kind == 'memfd':
         return ['-object', f'memory-backend-memfd,id={obj_id},size={size}']
     raise ValueError(kind)
+
+
+def assert_qemu_refuses(args, error, kvm=True):
+    """QEMU started with @args exits with status 1 and @error on stderr,
+    without crashing."""
+    base = firmware_args() if kvm else []
+    proc = subprocess.run([QEMU] + base + ['-nodefaults', '-display', 'none']
+                          + list(args), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert error in proc.stderr, proc.stderr
+    assert 'Aborted' not in proc.stderr and 'core dumped' not in proc.stderr
 
 
 class PayloadVM:

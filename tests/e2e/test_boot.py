@@ -173,16 +173,12 @@ def test_seabios_boots_from_guest_memfd(tmp_path, machine):
         proc.wait()
 
 
-def test_no_kvm_error(tmp_path):
+def test_no_kvm_error():
     """Without KVM, QEMU refuses the backend with a clear error."""
-    proc = subprocess.run(
-        [gmem.QEMU, '-machine', 'none', '-accel', 'qtest', '-nodefaults',
-         '-display', 'none', '-object',
+    gmem.assert_qemu_refuses(
+        ['-machine', 'none', '-accel', 'qtest', '-object',
          'memory-backend-guest-memfd,id=m0,size=1M'],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1
-    assert 'memory-backend-guest-memfd requires the KVM accelerator' in \
-        proc.stderr
+        'memory-backend-guest-memfd requires the KVM accelerator', kvm=False)
 
 
 @requires_kvm
@@ -194,12 +190,6 @@ def test_no_kvm_error(tmp_path):
     ('size=1P', 'Cannot allocate memory'),
 ])
 def test_kvm_errors(props, error):
-    proc = subprocess.run(
-        [gmem.QEMU] + gmem.firmware_args() +
-        ['-machine', 'pc,accel=kvm,memory-backend=m0', '-m', '1M',
-         '-nodefaults', '-display', 'none', '-S', '-object',
-         f'memory-backend-guest-memfd,id=m0,{props}'],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1, proc.stderr
-    assert error in proc.stderr
-    assert 'Aborted' not in proc.stderr and 'core dumped' not in proc.stderr
+    gmem.assert_qemu_refuses(
+        ['-machine', 'pc,accel=kvm,memory-backend=m0', '-m', '1M', '-S',
+         '-object', f'memory-backend-guest-memfd,id=m0,{props}'], error)

@@ -6,8 +6,6 @@
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
-import subprocess
-
 import pytest
 from qemu.qmp import ExecuteError
 
@@ -44,24 +42,16 @@ def test_query_and_refused_conversion(payload_vm):
 
 @requires_kvm
 def test_initial_private_needs_private_memory():
-    proc = subprocess.run(
-        [gmem.QEMU] + gmem.firmware_args() +
-        ['-machine', 'pc,accel=kvm,memory-backend=m0', '-m', '16M',
-         '-nodefaults', '-display', 'none', '-S', '-object',
+    gmem.assert_qemu_refuses(
+        ['-machine', 'pc,accel=kvm,memory-backend=m0', '-m', '16M', '-S',
+         '-object',
          'memory-backend-guest-memfd,id=m0,size=16M,initial-state=private'],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1
-    assert 'initial-state=private needs a VM with private memory' in \
-        proc.stderr
+        'initial-state=private needs a VM with private memory')
 
 
 @requires_kvm
 def test_emulate_refused_with_kvm():
-    proc = subprocess.run(
-        [gmem.QEMU] + gmem.firmware_args() +
-        ['-machine', 'pc,accel=kvm', '-nodefaults', '-display', 'none',
-         '-S', '-object', 'memory-backend-guest-memfd,id=m0,size=16M,'
-         'x-emulate=on'],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1
-    assert 'x-emulate=on is for testing without KVM' in proc.stderr
+    gmem.assert_qemu_refuses(
+        ['-machine', 'pc,accel=kvm', '-S', '-object',
+         'memory-backend-guest-memfd,id=m0,size=16M,x-emulate=on'],
+        'x-emulate=on is for testing without KVM')

@@ -1,12 +1,13 @@
 /*
- * Minimal stand-in for QEMU's include/qemu/osdep.h, for bench/attr_bench
+ * Stand-in for QEMU's qemu/osdep.h, to build QEMU sources outside QEMU
  *
  * Copyright (c) 2026 The qemu-guest-memfd authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * Everything here has the same definition as in QEMU v10.2.2
- * (include/qemu/osdep.h, include/qemu/compiler.h, include/glib-compat.h).
+ * (include/qemu/osdep.h, include/qemu/compiler.h, include/glib-compat.h,
+ * config-host.h), enough for the real qemu/host-utils.h to compile.
  */
 
 #ifndef QEMU_OSDEP_H
@@ -26,6 +27,10 @@
 #include <unistd.h>
 #include <time.h>
 #include <errno.h>
+#include <assert.h>
+
+/* config-host.h of an x86_64 host */
+#define CONFIG_INT128
 
 /* include/glib-compat.h: GLib 2.66 is QEMU's minimum */
 #define GLIB_VERSION_MIN_REQUIRED GLIB_VERSION_2_66
@@ -36,6 +41,7 @@
 #define xglue(x, y) x ## y
 #define glue(x, y) xglue(x, y)
 #define MAKE_IDENTIFIER(stem) glue(stem, __COUNTER__)
+#define HOST_LONG_BITS (__SIZEOF_POINTER__ * 8)
 
 /* include/qemu/osdep.h */
 #define MIN_INTERNAL(a, b, _a, _b)                      \
@@ -64,10 +70,11 @@
 #define ROUND_DOWN(n, d) ((n) & -(0 ? (n) : (d)))
 #endif
 #ifndef ROUND_UP
+#define ROUND_UP(n, d) ROUND_DOWN((n) + (d) - 1, (d))
+#endif
+
 #ifndef DIV_ROUND_UP
 #define DIV_ROUND_UP(n, d) (((n) + (d) - 1) / (d))
-#endif
-#define ROUND_UP(n, d) ROUND_DOWN((n) + (d) - 1, (d))
 #endif
 
 #endif /* QEMU_OSDEP_H */
