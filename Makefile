@@ -68,6 +68,7 @@ $(QBUILD)/build.ninja: $(TREE)/.git/HEAD
 build: $(QBUILD)/build.ninja payload
 	ninja -C $(QBUILD) $(if $(CI),,-j$$(nproc))
 	@scripts/link-firmware.sh $(QBUILD)
+	@$(MAKE) --no-print-directory -C tests/vfio-user
 
 payload:
 	@$(MAKE) --no-print-directory -C tests/guest
