@@ -125,6 +125,10 @@ fuzz: $(if $(wildcard $(TREE)/system/memory-attributes.c),,tree)
 	@scripts/deps.sh fuzz
 	$(MAKE) -C tests/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
+# The nested-kernel lab (lab/) and the libvirt series (libvirt/) bring their
+# own targets.
+-include lab/lab.mk libvirt/libvirt.mk
+
 clean:
 	-[ -d $(QBUILD) ] && ninja -C $(QBUILD) clean
 	$(MAKE) -C tests/guest clean

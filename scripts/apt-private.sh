@@ -7,9 +7,21 @@
 # written into any file of this project.
 #
 # Usage: scripts/apt-private.sh {update|apt-get ARGS...|apt-cache ARGS...}
+#
+# GMEM_APT_PROFILE selects the suites (each profile has its own state, so
+# one never sees the packages of another):
+#   base (default)  deb-src sid, deb bookworm-backports: the QEMU base and
+#                   the build tools
+#   sid             deb and deb-src sid, for downloading (apt-get download,
+#                   apt-get source) only: never install from it
+#   bookworm-src    deb-src bookworm and bookworm-updates
 set -euo pipefail
 
+PROFILE=${GMEM_APT_PROFILE:-base}
 STATE=${GMEM_APT_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/qemu-guest-memfd/apt}
+if [ "$PROFILE" != base ]; then
+    STATE=$STATE-$PROFILE
+fi
 
 mirror_uri() {
     local uri
@@ -33,10 +45,19 @@ setup() {
     local uri
     uri=$(mirror_uri)
     mkdir -p "$STATE/lists/partial" "$STATE/archives/partial"
-    cat > "$STATE/sources.list.new" <<EOT
-deb-src $uri sid main
-deb $uri bookworm-backports main
-EOT
+    case "$PROFILE" in
+    base)
+        printf 'deb-src %s sid main\ndeb %s bookworm-backports main\n' \
+            "$uri" "$uri" ;;
+    sid)
+        printf 'deb %s sid main\ndeb-src %s sid main\n' "$uri" "$uri" ;;
+    bookworm-src)
+        printf 'deb-src %s bookworm main\ndeb-src %s bookworm-updates main\n' \
+            "$uri" "$uri" ;;
+    *)
+        echo "apt-private: unknown GMEM_APT_PROFILE '$PROFILE'" >&2
+        exit 2 ;;
+    esac > "$STATE/sources.list.new"
     mv "$STATE/sources.list.new" "$STATE/sources.list"
 }
 
