@@ -115,6 +115,7 @@ demo: build
 
 bench: build
 	$(MAKE) -C bench run
+	$(PYTHON) bench/dma_bench.py
 	$(PYTHON) bench/boot_touch.py
 
 # libFuzzer target of the attribute map (tests/fuzz/README.md); needs only
@@ -126,8 +127,8 @@ fuzz: $(if $(wildcard $(TREE)/system/memory-attributes.c),,tree)
 	$(MAKE) -C tests/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 # The nested-kernel lab (lab/) and the libvirt series (libvirt/) bring their
-# own targets.
--include lab/lab.mk libvirt/libvirt.mk
+# own targets, and so does the aarch64 cross build (arm/).
+-include lab/lab.mk libvirt/libvirt.mk arm/arm.mk
 
 clean:
 	-[ -d $(QBUILD) ] && ninja -C $(QBUILD) clean

@@ -33,9 +33,9 @@ def server():
         yield srv
 
 
-def start_qemu(tmp_path, srv, initial='shared', accel='qtest'):
+def start_qemu(tmp_path, srv, initial='shared', accel='qtest', extra=''):
     backend = (f'memory-backend-guest-memfd,id=mem,size={RAM},'
-               f'initial-state={initial}')
+               f'initial-state={initial}{extra}')
     args = gmem.firmware_args() + [
         '-machine', 'q35,memory-backend=mem', '-m', f'{RAM // MiB}M',
         '-object', backend, '-nodefaults', '-display', 'none',
@@ -165,6 +165,35 @@ def test_dma_follows_conversions(tmp_path, server):
         assert ev == [('map', 2 * MiB - PAGE, 3 * MiB)]
         check_dma(server, [(0, RAM)], ev)
         assert info(vm)['shared-bytes'] == RAM
+    finally:
+        vm.shutdown()
+
+
+def test_map_by_page(tmp_path, server):
+    """x-dma-map-by-page=on: QEMU 10.2's scheme, one mapping per shared
+    page (the baseline of bench/dma_bench.py)."""
+    vm = start_qemu(tmp_path, server, initial='private',
+                    extra=',x-dma-map-by-page=on')
+    try:
+        server.events()
+        check_dma(server, [], [])
+        convert(vm, 2 * MiB, 4 * PAGE, 'shared')
+        ev = server.events()
+        assert ev == [('map', 2 * MiB + i * PAGE, PAGE) for i in range(4)]
+        check_dma(server, [(2 * MiB, 2 * MiB + 4 * PAGE)], ev)
+
+        # Two pages in the middle: two exact unmaps, nothing re-mapped
+        convert(vm, 2 * MiB + PAGE, 2 * PAGE, 'private')
+        assert server.events() == [('unmap', 2 * MiB + PAGE, PAGE),
+                                   ('unmap', 2 * MiB + 2 * PAGE, PAGE)]
+        check_dma(server, [(2 * MiB, 2 * MiB + PAGE),
+                           (2 * MiB + 3 * PAGE, 2 * MiB + 4 * PAGE)], [])
+        assert len(ram_regions(server)) == 2
+
+        # The property is fixed once the memory exists
+        with pytest.raises(ExecuteError, match='cannot change'):
+            vm.cmd('qom-set', path='/objects/mem',
+                   property='x-dma-map-by-page', value=False)
     finally:
         vm.shutdown()
 

@@ -32,9 +32,10 @@ class DmaServer:
     tmp_path: a unix socket path must fit in 108 bytes.
     """
 
-    def __init__(self, binary=DMA_SERVER, verbose=False):
+    def __init__(self, binary=DMA_SERVER, verbose=False, no_dma=False):
         self.binary = binary
         self.verbose = verbose
+        self.no_dma = no_dma
         self.dir = None
         self.socket = None      # the vfio-user socket, for QEMU
         self.control = None
@@ -54,6 +55,8 @@ class DmaServer:
                 '--control', self.control, '--log', self.log]
         if self.verbose:
             args.append('--verbose')
+        if self.no_dma:
+            args.append('--no-dma')
         with open(self.stderr, 'wb') as err:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                          stdout=err, stderr=err)

@@ -9,7 +9,8 @@
  * vfio-user-pci) maps and unmaps, and accesses guest memory through its own
  * mappings of those regions on request:
  *
- *   gmem-dma-server --socket PATH --control PATH [--log FILE] [--verbose]
+ *   gmem-dma-server --socket PATH --control PATH [--log FILE] [--no-dma]
+ *                   [--verbose]
  *
  * --socket is the vfio-user socket QEMU connects to.  --control is a unix
  * stream socket for the test: each request is one line, answered with one
@@ -39,6 +40,11 @@
  *
  * The DMA limits are libvfio-user's, on purpose: at most 16 regions
  * (MAX_DMA_REGIONS), and an unmap must name exactly a mapped region.
+ *
+ * With --no-dma the device does not take DMA at all: libvfio-user then
+ * acknowledges every DMA map and unmap and keeps nothing, so there is no
+ * limit (the benchmarks count operations on the client side).  regions,
+ * events, read and write fail, and stats counts nothing.
  */
 
 #include <errno.h>
@@ -104,6 +110,7 @@ typedef struct Server {
     const char *socket_path;
     const char *control_path;
     bool verbose;
+    bool no_dma;
     FILE *log;
 
     vfu_ctx_t *vfu;
@@ -413,7 +420,8 @@ setup_device(Server *s)
         error_msg("vfu_setup_device_reset_cb: %s", strerror(errno));
         return -1;
     }
-    if (vfu_setup_device_dma(s->vfu, dma_register, dma_unregister) < 0) {
+    if (!s->no_dma &&
+        vfu_setup_device_dma(s->vfu, dma_register, dma_unregister) < 0) {
         error_msg("vfu_setup_device_dma: %s", strerror(errno));
         return -1;
     }
@@ -707,6 +715,10 @@ handle_request(Server *s, char *line, Buffer *resp)
     }
     if (argc - 1 != cmds[i].nargs) {
         buf_printf(resp, "err usage: %s", cmds[i].usage);
+        return;
+    }
+    if (s->no_dma && strcmp(argv[0], "stats") && strcmp(argv[0], "quit")) {
+        buf_printf(resp, "err the device takes no DMA (--no-dma)");
         return;
     }
 
@@ -1021,12 +1033,15 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "Usage: " PROG " --socket PATH --control PATH [--log FILE]"
-            " [--verbose]\n"
+            " [--no-dma] [--verbose]\n"
             "A vfio-user PCI device that records the DMA regions of its"
             " client.\n"
             "  --socket PATH    vfio-user socket to listen on\n"
             "  --control PATH   unix socket for requests of the test\n"
             "  --log FILE       append a line per DMA map and unmap\n"
+            "  --no-dma         take no DMA: every map and unmap is"
+            " acknowledged, nothing\n"
+            "                   is kept (no region limit; for benchmarks)\n"
             "  --verbose        log libvfio-user debug messages to stderr\n");
 }
 
@@ -1037,6 +1052,7 @@ main(int argc, char **argv)
         { "socket", required_argument, NULL, 's' },
         { "control", required_argument, NULL, 'c' },
         { "log", required_argument, NULL, 'l' },
+        { "no-dma", no_argument, NULL, 'n' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -1059,6 +1075,9 @@ main(int argc, char **argv)
             break;
         case 'l':
             log_path = optarg;
+            break;
+        case 'n':
+            s->no_dma = true;
             break;
         case 'v':
             s->verbose = true;
