@@ -17,10 +17,12 @@ PAYLOAD := $(TOP)/tests/guest/payload.elf
 PYTHON := /usr/bin/python3
 
 # Minimal configuration: x86_64 system emulation with KVM and the qtest
-# accelerator only.
+# accelerator only.  No libfdt (only microvm needs it): the aarch64 cross
+# build (arm/) installs libfdt-dev:arm64, which cannot coexist with the
+# amd64 one.
 CONFIGURE_FLAGS := --python=$(PYTHON) --target-list=x86_64-softmmu \
 	--without-default-features --enable-kvm --disable-tcg --enable-numa \
-	--disable-docs --disable-rust --disable-install-blobs
+	--disable-docs --disable-rust --disable-install-blobs --disable-fdt
 
 # Tests of the series run by "make check": meson test names in build/qemu.
 QEMU_TESTS := test-memory-attributes test-memory-attributes-radix \

@@ -9,7 +9,7 @@ FUZZ_PKGS="clang-14 libclang-rt-14-dev libglib2.0-dev pkg-config"
 
 # From the machine's own suites (Debian 12).
 PKGS="build-essential pkg-config ninja-build ccache git dpkg-dev xz-utils
-      libglib2.0-dev zlib1g-dev libfdt-dev flex bison python3 python3-venv
+      libglib2.0-dev zlib1g-dev flex bison python3 python3-venv
       python3-pytest libjson-c-dev libcmocka-dev
       seabios ipxe-qemu qemu-system-data"
 # From bookworm-backports, through the private apt configuration.
