@@ -1,0 +1,56 @@
+# Platform hooks: the software-protected VM type (KVM_X86_SW_PROTECTED_VM).
+#
+# Copyright (c) 2026 The qemu-guest-memfd authors
+#
+# SPDX-License-Identifier: GPL-2.0-or-later
+
+import fcntl
+import os
+
+import pytest
+
+import gmem
+from conftest import requires_kvm
+
+KVM_CHECK_EXTENSION = 0xAE03
+KVM_CAP_VM_TYPES = 235
+KVM_X86_SW_PROTECTED_VM = 1
+
+
+def kvm_vm_types():
+    fd = os.open('/dev/kvm', os.O_RDWR | os.O_CLOEXEC)
+    try:
+        return fcntl.ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_VM_TYPES)
+    finally:
+        os.close(fd)
+
+
+SW_PROTECTED_ARGS = [
+    '-accel', 'kvm', '-m', '64M', '-S',
+    '-object', 'memory-backend-guest-memfd,id=ram0,size=64M',
+    '-object', 'sw-protected-vm,id=sw0',
+    '-machine', 'q35,confidential-guest-support=sw0,memory-backend=ram0']
+
+
+@requires_kvm
+def test_sw_protected_vm_type():
+    """Where the kernel lacks the VM type, QEMU names it and exits; where
+    it has it, the VM starts on guest_memfd RAM."""
+    if kvm_vm_types() & (1 << KVM_X86_SW_PROTECTED_VM):
+        pytest.skip('the host kernel has KVM_X86_SW_PROTECTED_VM: '
+                    'test_sw_protected_vm_needs_guest_memfd runs instead')
+    gmem.assert_qemu_refuses(SW_PROTECTED_ARGS,
+                             'KVM does not support the software-protected VM'
+                             ' type (KVM_X86_SW_PROTECTED_VM')
+
+
+@requires_kvm
+def test_sw_protected_vm_needs_guest_memfd():
+    if not kvm_vm_types() & (1 << KVM_X86_SW_PROTECTED_VM):
+        pytest.skip('the host kernel lacks KVM_X86_SW_PROTECTED_VM '
+                    '(the lab, make lab, has it)')
+    args = [a.replace('memory-backend-guest-memfd', 'memory-backend-ram')
+            for a in SW_PROTECTED_ARGS]
+    gmem.assert_qemu_refuses(args, "sw-protected-vm needs guest_memfd RAM:"
+                             " memory backend 'ram0' is not a"
+                             " memory-backend-guest-memfd")
