@@ -437,6 +437,38 @@ static int cmd_hypercall(const char *args)
     return CMD_OK;
 }
 
+/*
+ * Convert a range with KVM_HC_MAP_GPA_RANGE (4 KiB pages).  KVM answers
+ * -KVM_EINVAL itself for what it checks (alignment, no pages, wrapping);
+ * QEMU answers 0, EINVAL or EAGAIN.
+ */
+#define KVM_HC_MAP_GPA_RANGE            12
+#define KVM_MAP_GPA_RANGE_ENCRYPTED     (1UL << 4)
+
+static int map_gpa_command(const char *cmd, const char *args, bool private)
+{
+    uint64_t start, size;
+    int64_t ret;
+
+    if (!parse_range(args, &start, &size)) {
+        return CMD_BAD_ARGS;
+    }
+    ret = kvm_hypercall(KVM_HC_MAP_GPA_RANGE, start, size / 4096,
+                        private ? KVM_MAP_GPA_RANGE_ENCRYPTED : 0);
+    con_printf("%s: 0x%lx+0x%lx ret=%ld\n", cmd, start, size, ret);
+    return ret ? CMD_FAILED : CMD_OK;
+}
+
+static int cmd_private(const char *args)
+{
+    return map_gpa_command("private", args, true);
+}
+
+static int cmd_shared(const char *args)
+{
+    return map_gpa_command("shared", args, false);
+}
+
 static int cmd_halt(const char *args)
 {
     stop_requested = true;
@@ -460,6 +492,8 @@ const struct command commands[] = {
     { "verifyall",  false,  cmd_verifyall },
     { "zeroall",    false,  cmd_zeroall },
     { "hypercall",  true,   cmd_hypercall },
+    { "private",    true,   cmd_private },
+    { "shared",     true,   cmd_shared },
     { "halt",       false,  cmd_halt },
     { "exit",       false,  cmd_exit },
     { NULL,         false,  NULL },
