@@ -469,6 +469,32 @@ static int cmd_shared(const char *args)
     return map_gpa_command("shared", args, false);
 }
 
+/*
+ * Wait for a key on the i8042 keyboard controller (QMP send-key), e.g. while
+ * the host migrates the VM: status port 0x64 bit 0 says a byte is waiting
+ * in port 0x60.  Interrupts are off, so the payload polls.
+ */
+#define I8042_DATA      0x60
+#define I8042_STATUS    0x64
+#define I8042_OBF       0x01
+
+static int cmd_waitkey(const char *args)
+{
+    uint8_t code;
+
+    /* Drop what firmware left behind */
+    while (inb(I8042_STATUS) & I8042_OBF) {
+        inb(I8042_DATA);
+    }
+    con_printf("waitkey: waiting\n");
+    while (!(inb(I8042_STATUS) & I8042_OBF)) {
+        __asm__ volatile("pause");
+    }
+    code = inb(I8042_DATA);
+    con_printf("waitkey: got 0x%x\n", code);
+    return CMD_OK;
+}
+
 static int cmd_halt(const char *args)
 {
     stop_requested = true;
@@ -494,6 +520,7 @@ const struct command commands[] = {
     { "hypercall",  true,   cmd_hypercall },
     { "private",    true,   cmd_private },
     { "shared",     true,   cmd_shared },
+    { "waitkey",    false,  cmd_waitkey },
     { "halt",       false,  cmd_halt },
     { "exit",       false,  cmd_exit },
     { NULL,         false,  NULL },
