@@ -4,7 +4,8 @@
 #   make demo     build what is missing, boot the test payload on
 #                 memory-backend-guest-memfd and say what happened
 #   make check    build and run every test (unit, qtest, checkpatch, the
-#                 libvirt series' tests, e2e)
+#                 aarch64 cross build's tests, the libvirt series' tests,
+#                 e2e)
 #
 # Developer workflow: make tree; edit in build/qemu; git commit -s there;
 # make export; commit patches/ here.
@@ -111,6 +112,7 @@ check-sanitizers: $(QSAN)/build.ninja
 check: build
 	@$(MAKE) --no-print-directory check-patches
 	@$(MAKE) --no-print-directory check-qemu
+	@$(MAKE) --no-print-directory check-arm
 	@$(MAKE) --no-print-directory check-libvirt
 	@$(MAKE) --no-print-directory check-e2e
 

@@ -25,7 +25,7 @@ export GIT_COMMITTER_NAME="QEMU base" GIT_COMMITTER_EMAIL="base@localhost"
 export GIT_AUTHOR_DATE="2026-01-01T00:00:00Z"
 export GIT_COMMITTER_DATE="2026-01-01T00:00:00Z"
 git -C "$tmp/qemu" init -q -b master
-printf '/build/\n/build-san/\n' >> "$tmp/qemu/.git/info/exclude"
+printf '/build/\n/build-san/\n/build-aarch64/\n' >> "$tmp/qemu/.git/info/exclude"
 git -C "$tmp/qemu" add -A -f .
 git -C "$tmp/qemu" commit -q -m "QEMU v10.2.2 (Debian qemu 1:10.2.2+ds-1, build patches applied)"
 git -C "$tmp/qemu" tag base
