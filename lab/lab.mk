@@ -5,7 +5,10 @@
 #   make lab-source      Debian's linux-source 7.2.13-1: download, verify, unpack
 #   make lab-kernel      bzImage from tinyconfig + lab/kernel.config, cached
 #   make lab-initramfs   busybox, /init, kvmcheck, the static KVM selftests
-#   make lab             both, then boot under TCG and report
+#   make lab-stage1      both, then boot under TCG and report
+#   make lab-qemu        stage 2: the patched QEMU inside, a software-protected
+#                        VM with the test payload, checked over QMP from outside
+#   make lab             stage 1, then stage 2 (fails if either fails)
 #
 # For later stages: LAB_EXTRA_FILES (a list of "SOURCE DESTINATION" lines,
 # shared libraries follow), LAB_HOOK (a script /init sources after its own
@@ -20,8 +23,17 @@ LAB_HOOK ?=
 LAB_REQUIRE ?=
 LAB_TESTS ?=
 LAB_RUN_FLAGS ?=
+# stage 2: its own initramfs (QEMU, firmware, payload, hook) and log;
+# LAB_QEMU_FLAGS are more lab/qemu_test.py flags (e.g. --cgs-off)
+LAB_QEMU_INITRAMFS := $(LAB_BUILD)/initramfs-qemu.cpio
+LAB_QEMU_LOG := $(LAB_BUILD)/lab-qemu.log
+LAB_QEMU_FLAGS ?=
+# the QEMU that runs inside (LAB_QEMU_BINARY=... to try another build)
+LAB_QEMU_BINARY ?= $(TOP)/build/qemu/build/qemu-system-x86_64
+LAB_PAYLOAD := $(TOP)/tests/guest/payload.elf
 
-.PHONY: lab-deps lab-source lab-kernel lab-initramfs lab
+.PHONY: lab-deps lab-source lab-kernel lab-initramfs lab lab-stage1 \
+	lab-qemu lab-qemu-initramfs
 
 lab-deps:
 	@lab/deps.sh
@@ -40,8 +52,35 @@ lab-initramfs: lab-source
 		$(if $(LAB_EXTRA_FILES),-e $(LAB_EXTRA_FILES)) \
 		$(if $(LAB_HOOK),-k $(LAB_HOOK))
 
-lab: lab-kernel lab-initramfs
-	$(PYTHON) lab/run.py --kernel "$$(lab/kernel.sh path)" \
-		--initrd $(LAB_INITRAMFS) --log $(LAB_LOG) \
-		$(if $(LAB_TESTS),--tests $(LAB_TESTS)) \
-		$(foreach r,$(LAB_REQUIRE),--require $(r)) $(LAB_RUN_FLAGS)
+LAB_STAGE1_CMD = $(PYTHON) lab/run.py --kernel "$$(lab/kernel.sh path)" \
+	--initrd $(LAB_INITRAMFS) --log $(LAB_LOG) \
+	$(if $(LAB_TESTS),--tests $(LAB_TESTS)) \
+	$(foreach r,$(LAB_REQUIRE),--require $(r)) $(LAB_RUN_FLAGS)
+LAB_QEMU_CMD = $(PYTHON) lab/qemu_test.py --kernel "$$(lab/kernel.sh path)" \
+	--initrd $(LAB_QEMU_INITRAMFS) --log $(LAB_QEMU_LOG) $(LAB_QEMU_FLAGS)
+
+lab-stage1: lab-kernel lab-initramfs
+	$(LAB_STAGE1_CMD)
+
+# stage 2 needs the QEMU build and the payload, which it does not build
+lab-qemu-initramfs: lab-source
+	@for f in $(LAB_QEMU_BINARY) $(LAB_PAYLOAD); do \
+		test -e $$f || { echo "lab: $$f is missing (build QEMU and the payload first)" >&2; exit 1; }; \
+	done
+	@lab/selftests.sh
+	@mkdir -p $(LAB_BUILD)
+	@sed 's#^build/qemu/build/qemu-system-x86_64 #$(LAB_QEMU_BINARY) #' \
+		lab/qemu.files > $(LAB_BUILD)/qemu.files
+	@lab/mkinitramfs.sh -o $(LAB_QEMU_INITRAMFS) -e $(LAB_BUILD)/qemu.files \
+		-k lab/qemu-hook.sh
+
+lab-qemu: lab-kernel lab-qemu-initramfs
+	$(LAB_QEMU_CMD)
+
+# both stages, one after the other; the status of the first that failed
+lab: lab-kernel lab-initramfs lab-qemu-initramfs
+	@status=0; \
+	$(LAB_STAGE1_CMD) || status=$$?; \
+	$(LAB_QEMU_CMD) || { rc=$$?; [ $$status != 0 ] || status=$$rc; }; \
+	echo "lab: stage 1 and stage 2 done, status $$status"; \
+	exit $$status

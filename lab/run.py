@@ -61,6 +61,9 @@ def parse_args():
     p.add_argument("--require", action="append", default=[],
                    help="another result name that must PASS (repeatable)")
     p.add_argument("--append", default="", help="more kernel parameters")
+    p.add_argument("--serial2-socket", default="",
+                   help="a second serial port (ttyS1 inside) on this Unix "
+                   "socket (QEMU listens, does not wait for a client)")
     p.add_argument("--quiet", action="store_true",
                    help="do not copy the console to stdout")
     return p.parse_args()
@@ -72,12 +75,16 @@ def qemu_command(a):
     if a.tests:
         append.append(f"lab_tests={a.tests}")
     append.append(a.append)
-    return [a.qemu, "-accel", "tcg", "-machine", "pc", "-cpu", a.cpu,
-            "-m", a.memory, "-smp", a.smp,
-            "-kernel", a.kernel, "-initrd", a.initrd,
-            "-append", " ".join(x for x in append if x),
-            "-display", "none", "-monitor", "none", "-serial", "stdio",
-            "-no-reboot", "-nodefaults"]
+    cmd = [a.qemu, "-accel", "tcg", "-machine", "pc", "-cpu", a.cpu,
+           "-m", a.memory, "-smp", a.smp,
+           "-kernel", a.kernel, "-initrd", a.initrd,
+           "-append", " ".join(x for x in append if x),
+           "-display", "none", "-monitor", "none", "-serial", "stdio",
+           "-no-reboot", "-nodefaults"]
+    if a.serial2_socket:
+        cmd += ["-chardev", f"socket,id=serial2,path={a.serial2_socket},"
+                "server=on,wait=off", "-serial", "chardev:serial2"]
+    return cmd
 
 
 def run(a, cmd, log):
