@@ -5,7 +5,7 @@
 #                 memory-backend-guest-memfd and say what happened
 #   make check    build and run every test (unit, qtest, checkpatch, the
 #                 aarch64 cross build's tests, the libvirt series' tests,
-#                 e2e)
+#                 the nested-kernel lab, e2e)
 #
 # Developer workflow: make tree; edit in build/qemu; git commit -s there;
 # make export; commit patches/ here.
@@ -114,6 +114,7 @@ check: build
 	@$(MAKE) --no-print-directory check-qemu
 	@$(MAKE) --no-print-directory check-arm
 	@$(MAKE) --no-print-directory check-libvirt
+	@$(MAKE) --no-print-directory lab
 	@$(MAKE) --no-print-directory check-e2e
 
 demo: build
