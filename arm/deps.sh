@@ -26,21 +26,8 @@ HOST_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross ccache
 ARM64_PKGS="libc6:arm64 libglib2.0-dev:arm64 zlib1g-dev:arm64
             libfdt1:arm64"
 
-missing() {
-    local p
-    for p in "$@"; do
-        if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
-                grep -q '^install ok installed$'; then
-            echo "$p"
-        fi
-    done
-}
-
-sudo=
-if [ "$(id -u)" != 0 ]; then
-    sudo=sudo
-fi
-export DEBIAN_FRONTEND=noninteractive
+# shellcheck source=../scripts/deps-lib.sh
+. "$here/../scripts/deps-lib.sh"
 
 updated=
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then

@@ -12,29 +12,8 @@ set -euo pipefail
 PKGS="build-essential bc flex bison libelf-dev libc6-dev xz-utils file time
       busybox-static qemu-system-x86 python3 rsync"
 
-missing() {
-    local p
-    for p in "$@"; do
-        if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
-                grep -q '^install ok installed$'; then
-            echo "$p"
-        fi
-    done
-}
-
-sudo=
-if [ "$(id -u)" != 0 ]; then
-    sudo=sudo
-fi
-export DEBIAN_FRONTEND=noninteractive
+# shellcheck source=../scripts/deps-lib.sh
+. "$(dirname "$0")/../scripts/deps-lib.sh"
 
 # shellcheck disable=SC2086
-need=$(missing $PKGS)
-if [ -n "$need" ]; then
-    # shellcheck disable=SC2086
-    echo "lab-deps: installing" $need
-    $sudo apt-get -q update
-    # shellcheck disable=SC2086
-    $sudo apt-get -q -y -o DPkg::Lock::Timeout=600 install \
-        --no-install-recommends $need
-fi
+install_missing lab-deps $PKGS

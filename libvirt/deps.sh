@@ -15,30 +15,11 @@ PKGS="build-essential pkg-config ninja-build ccache git dpkg-dev xz-utils
       libtirpc-dev rpcsvc-proto libyajl-dev libnuma-dev libreadline-dev
       libcap-ng-dev python3 python3-docutils"
 
-missing() {
-    local p
-    for p in "$@"; do
-        if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
-                grep -q '^install ok installed$'; then
-            echo "$p"
-        fi
-    done
-}
-
-sudo=
-if [ "$(id -u)" != 0 ]; then
-    sudo=sudo
-fi
-export DEBIAN_FRONTEND=noninteractive
+# shellcheck source=../scripts/deps-lib.sh
+. "$(dirname "$0")/../scripts/deps-lib.sh"
 
 # shellcheck disable=SC2086
-need=$(missing $PKGS)
-if [ -n "$need" ]; then
-    echo "libvirt-deps: installing $(tr '\n' ' ' <<<"$need")"
-    $sudo apt-get -q update
-    # shellcheck disable=SC2086
-    $sudo apt-get -q -y install --no-install-recommends $need
-fi
+install_missing libvirt-deps $PKGS
 command -v meson >/dev/null ||
     { echo "libvirt-deps: meson missing (run make deps)" >&2; exit 1; }
 echo "libvirt-deps: all installed (meson $(meson --version))"

@@ -15,34 +15,15 @@ PKGS="build-essential pkg-config ninja-build ccache git dpkg-dev xz-utils
 # From bookworm-backports, through the private apt configuration.
 BPO_PKGS="meson python3-pycotap"
 
-missing() {
-    local p
-    for p in "$@"; do
-        if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
-                grep -q '^install ok installed$'; then
-            echo "$p"
-        fi
-    done
-}
-
-sudo=
-if [ "$(id -u)" != 0 ]; then
-    sudo=sudo
-fi
-export DEBIAN_FRONTEND=noninteractive
+# shellcheck source=deps-lib.sh
+. "$here/deps-lib.sh"
 
 if [ "${1:-}" = fuzz ]; then
     PKGS=$FUZZ_PKGS
 fi
 
 # shellcheck disable=SC2086
-need=$(missing $PKGS)
-if [ -n "$need" ]; then
-    echo "deps: installing $(echo $need)"
-    $sudo apt-get -q update
-    # shellcheck disable=SC2086
-    $sudo apt-get -q -y install --no-install-recommends $need
-fi
+install_missing deps $PKGS
 
 if [ "${1:-}" = fuzz ]; then
     echo "deps: fuzz packages installed ($(clang-14 --version | head -n1))"
