@@ -343,7 +343,7 @@ def check_gmem(c, phase, info, exp, ram_size, block):
     c.equal(f"{phase}: failures", g.get("failures"), 0)
     c.equal(f"{phase}: failures-by-cause", g.get("failures-by-cause"),
             {k: 0 for k in ("invalid", "policy", "provider", "busy",
-                            "listener", "migration")})
+                            "listener", "migration", "in-use")})
     for key in ("eagain-retries", "rollbacks", "resets"):
         c.equal(f"{phase}: {key}", g.get(key), 0)
     c.equal(f"{phase}: last-error", g.get("last-error"), None)
