@@ -1,11 +1,12 @@
 # qemu-guest-memfd: the guest_memfd patch series for QEMU v10.2.2, and the
 # scripts that fetch the base, apply, build and test it.
 #
-#   make demo     build what is missing, boot the test payload on
-#                 memory-backend-guest-memfd and say what happened
-#   make check    build and run every test (unit, qtest, checkpatch, the
-#                 aarch64 cross build's tests, the libvirt series' tests,
-#                 the nested-kernel lab, e2e)
+#   make demo     build what is missing, then show a KVM guest on
+#                 guest_memfd RAM, conversions with device DMA, statistics
+#   make check    build and run every test (unit, qtest, checkpatch, a new
+#                 Debian 12 root per part (check-fresh), the aarch64 cross
+#                 build's tests, the libvirt series' tests, the
+#                 nested-kernel lab, e2e)
 #
 # Developer workflow: make tree; edit in build/qemu; git commit -s there;
 # make export; commit patches/ here.
@@ -25,6 +26,10 @@ PYTHON := /usr/bin/python3
 CONFIGURE_FLAGS := --python=$(PYTHON) --target-list=x86_64-softmmu \
 	--without-default-features --enable-kvm --disable-tcg --enable-numa \
 	--disable-docs --disable-rust --disable-install-blobs --disable-fdt
+# ccache in front of the compiler (configure's --cc; kept out of
+# CONFIGURE_FLAGS, which scripts/check-series.sh splits on spaces). meson
+# uses no ccache by itself: configure names the compiler in its cross file.
+CONFIGURE_CC := --cc="ccache cc"
 
 # Tests of the series run by "make check": meson test names in build/qemu.
 QEMU_TESTS := test-memory-attributes test-memory-attributes-radix \
@@ -40,7 +45,7 @@ export QEMU_GMEM_PAYLOAD := $(PAYLOAD)
 
 .PHONY: all deps fetch tree export build payload check check-qemu \
 	check-sanitizers check-bisect \
-	check-patches check-e2e demo bench fuzz clean distclean help
+	check-patches check-e2e check-fresh demo bench fuzz clean distclean help
 
 all: build
 
@@ -66,10 +71,14 @@ export: $(TREE)/.git/HEAD
 
 $(QBUILD)/build.ninja: $(TREE)/.git/HEAD
 	mkdir -p $(QBUILD)
-	cd $(QBUILD) && ../configure $(CONFIGURE_FLAGS) > configure.log || \
+	cd $(QBUILD) && ../configure $(CONFIGURE_CC) $(CONFIGURE_FLAGS) \
+		> configure.log || \
 		{ tail -30 configure.log; exit 1; }
 
-build: $(QBUILD)/build.ninja payload
+# deps first, every time (it only checks when all is installed): a tree
+# made earlier does not mean that what the build needs is there now.
+build: deps
+	@$(MAKE) --no-print-directory $(QBUILD)/build.ninja payload
 	ninja -C $(QBUILD) $(if $(CI),,-j$$(nproc))
 	@scripts/link-firmware.sh $(QBUILD)
 	@$(MAKE) --no-print-directory -C tests/vfio-user
@@ -98,7 +107,7 @@ SAN_TARGETS := qemu-system-x86_64 tests/unit/test-memory-attributes \
 
 $(QSAN)/build.ninja: $(TREE)/.git/HEAD
 	mkdir -p $(QSAN)
-	cd $(QSAN) && ../configure $(CONFIGURE_FLAGS) --enable-asan \
+	cd $(QSAN) && ../configure $(CONFIGURE_CC) $(CONFIGURE_FLAGS) --enable-asan \
 		--enable-ubsan > configure.log || { tail -30 configure.log; exit 1; }
 
 check-sanitizers: $(QSAN)/build.ninja
@@ -111,6 +120,7 @@ check-sanitizers: $(QSAN)/build.ninja
 
 check: build
 	@$(MAKE) --no-print-directory check-patches
+	@$(MAKE) --no-print-directory check-fresh
 	@$(MAKE) --no-print-directory check-qemu
 	@$(MAKE) --no-print-directory check-arm
 	@$(MAKE) --no-print-directory check-libvirt
@@ -124,6 +134,17 @@ bench: build
 	$(MAKE) -C bench run
 	$(PYTHON) bench/dma_bench.py
 	$(PYTHON) bench/boot_touch.py
+
+# A new Debian 12 root per part (debootstrap, from this machine's mirror),
+# a clean clone of the committed HEAD in each: make demo, and each part's
+# deps.sh with its configure step (scripts/check-fresh.sh). Needs root
+# (sudo otherwise). FRESH_PARTS="demo e2e arm libvirt lab" by default
+# (e2e: make check-e2e in the demo's root).
+FRESH_PARTS ?=
+
+check-fresh:
+	@scripts/deps.sh fresh
+	@scripts/check-fresh.sh $(FRESH_PARTS)
 
 # libFuzzer target of the attribute map (tests/fuzz/README.md); needs only
 # the source of build/qemu, not a build of it.
@@ -141,5 +162,8 @@ clean:
 	-[ -d $(QBUILD) ] && ninja -C $(QBUILD) clean
 	$(MAKE) -C tests/guest clean
 
+# Never through a mount (check-fresh mounts only in a namespace of its own)
 distclean:
+	@! findmnt -rn -o TARGET | grep -E '^$(TOP)/build(/|$$)' || \
+		{ echo "distclean: the mounts above are under build/: not removing it" >&2; exit 1; }
 	rm -rf build

@@ -10,13 +10,19 @@
 # machine's qemu-system packages too: the package is downloaded through
 # the project's private apt configuration and its qemu-aarch64 extracted
 # to $ARM_CACHE/qemu-user/.
+#
+# Needs no other part's deps.sh first: meson (>= 1.5, QEMU 10.2's minimum)
+# comes from bookworm-backports as in scripts/deps.sh. The QEMU source tree
+# itself is made by the main part (make tree).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ARM_CACHE=${ARM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qemu-guest-memfd/arm}
 
-# Host (amd64) packages: the cross toolchain and what QEMU's build runs.
-# libfdt-dev is here for its headers, which serve both architectures.
-HOST_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross ccache
+# Host (amd64) packages: the cross toolchain and what QEMU's configure and
+# build run (ccache, the host compiler for --host-cc, pkg-config, ninja,
+# python3 with venv for configure's pyvenv). libfdt-dev is here for its
+# headers, which serve both architectures.
+HOST_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross ccache gcc libc6-dev
            pkg-config ninja-build flex bison python3 python3-venv libfdt-dev"
 # Target (arm64) libraries, installed next to the amd64 ones.  Not
 # libfdt-dev:arm64: it is not co-installable, and installing it removes
@@ -46,8 +52,10 @@ if [ -n "$need" ]; then
         $sudo apt-get -q update
     fi
     # shellcheck disable=SC2086
-    $sudo apt-get -q -y install --no-install-recommends $need
+    $sudo apt-get -q -y -o DPkg::Lock::Timeout=600 install \
+        --no-install-recommends $need
 fi
+install_meson "arm deps"
 
 mkdir -p "$ARM_CACHE/lib"
 ln -sfn /usr/lib/aarch64-linux-gnu/libfdt.so.1 "$ARM_CACHE/lib/libfdt.so"

@@ -6,6 +6,8 @@
 #
 # Usage: lab/kernel.sh source    download, verify and unpack the source
 #        lab/kernel.sh headers   "make headers_install" into the cache
+#        lab/kernel.sh config    configure in build/lab and check the result
+#                                against lab/kernel.config (no build)
 #        lab/kernel.sh build     build bzImage unless cached; prints its path
 #        lab/kernel.sh path      the path of the cached bzImage
 #
@@ -96,6 +98,26 @@ check_config() {
     [ "$bad" = 0 ] || lab_die "the kernel configuration lacks options of lab/kernel.config (see above)"
 }
 
+# one object tree per source version: a changed fragment rebuilds
+# incrementally; the result is cached per fragment
+obj_dir() {
+    echo "$LAB_BUILD/linux-$LAB_SRC_VERSION"
+}
+
+# tinyconfig + the fragment + olddefconfig, checked
+do_config() {
+    local obj
+    do_source
+    obj=$(obj_dir)
+    mkdir -p "$obj"
+    lab_log "configuring kernel $(lab_kernel_key) in $obj"
+    make -s -C "$LAB_SRC" O="$obj" ARCH=x86_64 tinyconfig >/dev/null
+    (cd "$obj" && "$LAB_SRC/scripts/kconfig/merge_config.sh" -m -O "$obj" \
+        "$obj/.config" "$LAB_FRAGMENT" > "$obj/merge_config.log")
+    make -s -C "$LAB_SRC" O="$obj" ARCH=x86_64 olddefconfig >/dev/null
+    check_config "$obj/.config"
+}
+
 kernel_dir() {
     echo "$LAB_CACHE/kernel/$(lab_kernel_key)"
 }
@@ -109,17 +131,8 @@ do_build() {
         echo "$out/bzImage"
         return 0
     fi
-    do_source
-    # one object tree per source version: a changed fragment rebuilds
-    # incrementally; the result is cached per fragment
-    obj=$LAB_BUILD/linux-$LAB_SRC_VERSION
-    mkdir -p "$obj"
-    lab_log "configuring kernel $key in $obj"
-    make -s -C "$LAB_SRC" O="$obj" ARCH=x86_64 tinyconfig >/dev/null
-    (cd "$obj" && "$LAB_SRC/scripts/kconfig/merge_config.sh" -m -O "$obj" \
-        "$obj/.config" "$LAB_FRAGMENT" > "$obj/merge_config.log")
-    make -s -C "$LAB_SRC" O="$obj" ARCH=x86_64 olddefconfig >/dev/null
-    check_config "$obj/.config"
+    do_config
+    obj=$(obj_dir)
 
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     lab_log "building bzImage with nice -n 5 make -j$JOBS (log: $obj/build.log)"
@@ -149,7 +162,8 @@ do_build() {
 case "${1:-}" in
 source) do_source; echo "$LAB_SRC" ;;
 headers) do_headers; echo "$LAB_HEADERS" ;;
+config) do_config; lab_log "the configuration has every option of $LAB_FRAGMENT" ;;
 build) do_build ;;
 path) echo "$(kernel_dir)/bzImage" ;;
-*) echo "usage: $0 {source|headers|build|path}" >&2; exit 2 ;;
+*) echo "usage: $0 {source|headers|config|build|path}" >&2; exit 2 ;;
 esac

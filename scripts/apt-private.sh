@@ -7,6 +7,10 @@
 # written into any file of this project.
 #
 # Usage: scripts/apt-private.sh {update|apt-get ARGS...|apt-cache ARGS...}
+#        scripts/apt-private.sh mirror           print that mirror URI
+#        scripts/apt-private.sh security-mirror  print the URI the machine
+#                                                has for bookworm-security
+#                                                (nothing if none)
 #
 # GMEM_APT_PROFILE selects the suites (each profile has its own state, so
 # one never sees the packages of another):
@@ -41,6 +45,26 @@ mirror_uri() {
     echo "$uri"
 }
 
+# The URI of the first enabled entry for a *-security suite.
+security_uri() {
+    {
+        awk 'BEGIN { RS = ""; FS = "\n" }
+             { uris = ""; suites = ""; enabled = 1
+               for (i = 1; i <= NF; i++) {
+                   if ($i ~ /^URIs:/) uris = substr($i, 6)
+                   if ($i ~ /^Suites:/) suites = substr($i, 8)
+                   if ($i ~ /^Enabled: *no/) enabled = 0
+               }
+               if (enabled && suites ~ /-security/) {
+                   split(uris, u, " "); for (j in u) { print u[j]; exit }
+               } }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true
+        awk '$1 == "deb" {
+                 for (i = 2; i < NF; i++)
+                     if ($i ~ /:\/\//) { if ($(i + 1) ~ /-security$/) print $i; break } }' \
+            /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true
+    } | head -n1
+}
+
 setup() {
     local uri
     uri=$(mirror_uri)
@@ -72,6 +96,12 @@ opts() {
 cmd=${1:-}
 shift || true
 case "$cmd" in
+mirror)
+    mirror_uri
+    ;;
+security-mirror)
+    security_uri
+    ;;
 update)
     setup
     # shellcheck disable=SC2046
@@ -86,7 +116,7 @@ apt-get|apt-cache)
     exec "$cmd" $(opts) "$@"
     ;;
 *)
-    echo "usage: $0 {update|apt-get ARGS...|apt-cache ARGS...}" >&2
+    echo "usage: $0 {update|apt-get ARGS...|apt-cache ARGS...|mirror|security-mirror}" >&2
     exit 2
     ;;
 esac
