@@ -8,6 +8,8 @@
 #   make libvirt-build    QEMU-driver-only meson build in build/libvirt/build
 #   make check-libvirt    series checks, libvirt's unit tests, daemon test
 #   make check-libvirt-bisect   every patch builds and passes the XML tests
+#   make libvirt-update-caps    regenerate the +gmem capabilities data
+#                               from LIBVIRT_CAPS_QEMU (default: $(QEMU))
 
 LTREE := $(TOP)/build/libvirt
 LBUILD := $(LTREE)/build
@@ -42,7 +44,8 @@ export LIBVIRT_MESON_FLAGS
 
 .PHONY: libvirt-deps libvirt-fetch libvirt-tree libvirt-export libvirt-build \
 	check-libvirt check-libvirt-patches check-libvirt-unit \
-	check-libvirt-daemon check-libvirt-bisect libvirt-clean
+	check-libvirt-daemon check-libvirt-bisect libvirt-update-caps \
+	libvirt-clean
 
 libvirt-deps:
 	@libvirt/deps.sh
@@ -91,5 +94,13 @@ check-libvirt: libvirt-build $(LIBVIRT_QEMU_DEP)
 check-libvirt-bisect: libvirt-build
 	@$(LIBVIRT_CCACHE) libvirt/check-series.sh --build
 
+# The series' capabilities dump of the patched QEMU and every output
+# derived from it, regenerated in the commits that carry them (see the
+# script); then "make libvirt-export".
+LIBVIRT_CAPS_QEMU ?= $(QEMU)
+libvirt-update-caps: libvirt-build
+	@libvirt/update-caps.sh $(LIBVIRT_CAPS_QEMU)
+
 libvirt-clean:
-	rm -rf $(LTREE) $(TOP)/build/libvirt-bisect $(TOP)/build/libvirt-*.log
+	rm -rf $(LTREE) $(TOP)/build/libvirt-bisect $(TOP)/build/libvirt-caps \
+		$(TOP)/build/libvirt-*.log
