@@ -33,11 +33,13 @@ def server():
         yield srv
 
 
-def start_qemu(tmp_path, srv, initial='shared', accel='qtest', extra=''):
+def start_qemu(tmp_path, srv, initial='shared', accel='qtest', extra='',
+               mem_opts=''):
     backend = (f'memory-backend-guest-memfd,id=mem,size={RAM},'
                f'initial-state={initial}{extra}')
     args = gmem.firmware_args() + [
-        '-machine', 'q35,memory-backend=mem', '-m', f'{RAM // MiB}M',
+        '-machine', 'q35,memory-backend=mem',
+        '-m', f'{RAM // MiB}M{mem_opts}',
         '-object', backend, '-nodefaults', '-display', 'none',
         '-device', srv.device_arg()]
     if accel == 'qtest':
@@ -245,6 +247,37 @@ def test_refused_mapping_rolls_back(tmp_path, server):
         check_dma(server, shared[1:] + [(off, off + PAGE)], server.events())
     finally:
         vm.shutdown()
+
+
+def test_plug_without_room(tmp_path, server):
+    """Memory plugged while the device is out of DMA mappings cannot be
+    refused: QEMU reports the refused mapping, runs on and exits cleanly.
+    vfio-user sends the maps of a memory transaction without waiting, so
+    the server's refusal comes back as an error reply; type1 and iommufd
+    refuse at once, which made VFIO stop the VM with hw_error until the
+    series' "let registering a RamDiscardListener fail" (no such backend
+    here)."""
+    vm = start_qemu(tmp_path, server, initial='private',
+                    mem_opts=',slots=2,maxmem=1G')
+    try:
+        base = len(server.regions())
+        for i in range(16 - base):
+            convert(vm, 8 * MiB + 2 * i * PAGE, PAGE, 'shared')
+        regions = server.regions()
+        vm.cmd('object-add', {'qom-type': 'memory-backend-guest-memfd',
+                              'id': 'dimm-mem', 'size': 16 * MiB,
+                              'x-emulate': True})
+        vm.cmd('device_add', driver='pc-dimm', id='dimm0',
+               memdev='dimm-mem')
+        assert vm.cmd('query-status')['status'] in ('running', 'paused')
+        assert server.regions() == regions
+        # Guest RAM still converts, within the device's 16 mappings
+        convert(vm, 8 * MiB, PAGE, 'private')
+        convert(vm, 8 * MiB, PAGE, 'shared')
+    finally:
+        vm.shutdown()
+    assert vm.exitcode() == 0
+    assert 'error reply on async request' in vm.get_log()
 
 
 def test_eagain_retry_and_failure(tmp_path, server):
