@@ -135,6 +135,7 @@ bench: build
 	$(PYTHON) bench/dma_bench.py
 	$(PYTHON) bench/boot_touch.py
 	$(PYTHON) bench/eagain_latency.py
+	$(PYTHON) bench/host_access.py
 
 # A new Debian 12 root per part (debootstrap, from this machine's mirror),
 # a clean clone of the committed HEAD in each: make demo, and each part's
