@@ -112,16 +112,6 @@ def runs(pages):
     return [tuple(r) for r in out]
 
 
-def complement(ranges, size):
-    out, cur = [], 0
-    for s, e in ranges:
-        if s > cur:
-            out.append((cur, s))
-        cur = e
-    if cur < size:
-        out.append((cur, size))
-    return out
-
 
 def clip(ranges):
     """@ranges of RAM offsets as the guest-physical RAM sections map them."""
@@ -133,15 +123,6 @@ def clip(ranges):
                 out.append((s, e))
     return sorted(out)
 
-
-def merged(ranges):
-    out = []
-    for s, e in sorted(ranges):
-        if out and out[-1][1] == s:
-            out[-1] = (out[-1][0], e)
-        else:
-            out.append((s, e))
-    return out
 
 
 def in_ram(iova):
@@ -293,16 +274,16 @@ def emulated_steps(vm, srv):
 
     def show(label, latency, info):
         ram, others = dma_regions(srv)
-        private = complement(shared, RAM)
+        private = gmem.complement(shared, RAM)
         if info['private-bytes'] != sum(e - s for s, e in private):
             raise DemoError(f'query-guest-memfd says {info["private-bytes"]}'
                             f' private bytes, expected {private}')
-        if merged(ram) != merged(clip(shared)):
+        if gmem.merged(ram) != gmem.merged(clip(shared)):
             raise DemoError(f'the device maps {ranges_str(ram)}, expected '
                             f'the shared RAM {ranges_str(clip(shared))}')
         print(f'   {label:<22} {latency:>8}  '
               f'{size_str(info["shared-bytes"]):>7}  '
-              f'{ranges_str(private):<20} {ranges_str(merged(ram))} '
+              f'{ranges_str(private):<20} {ranges_str(gmem.merged(ram))} '
               f'({len(ram)} mappings)')
         return others
 
@@ -311,7 +292,7 @@ def emulated_steps(vm, srv):
         vm.cmd('x-guest-memfd-convert', id='mem', offset=offset, size=size,
                to=to)
         shared = apply(shared, offset, size, to)
-        private = complement(shared, RAM)
+        private = gmem.complement(shared, RAM)
         for kind, iova, sz in srv.events():
             if kind == 'map' and any(iova < e and iova + sz > s
                                      for s, e in private):

@@ -31,6 +31,29 @@ GMEM_LINK = 'anon_inode:[kvm-gmem]'
 O_CLOEXEC = 0o2000000
 
 
+def merged(ranges):
+    """Sorted (start, end) ranges with adjacent ones joined."""
+    out = []
+    for s, e in sorted(ranges):
+        if out and out[-1][1] == s:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def complement(ranges, size):
+    """The ranges of [0, @size) outside the sorted @ranges."""
+    out, cur = [], 0
+    for s, e in ranges:
+        if s > cur:
+            out.append((cur, s))
+        cur = e
+    if cur < size:
+        out.append((cur, size))
+    return out
+
+
 def kvm_usable():
     return os.access('/dev/kvm', os.R_OK | os.W_OK)
 

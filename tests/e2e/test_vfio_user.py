@@ -72,17 +72,6 @@ def info(vm):
     return vm.cmd('query-guest-memfd')[0]
 
 
-def private_ranges(shared_ranges):
-    """The complement in RAM of the sorted @shared_ranges."""
-    out, cur = [], 0
-    for start, end in shared_ranges:
-        if start > cur:
-            out.append((cur, start))
-        cur = end
-    if cur < RAM:
-        out.append((cur, RAM))
-    return out
-
 
 def expected_regions(shared):
     """The regions a device must have for guest RAM: the shared ranges,
@@ -102,22 +91,14 @@ def ram_regions(srv):
             if iova < LOW[1] or HIGH[0] <= iova < RAM]
 
 
-def merged(regions):
-    out = []
-    for s, e in sorted(regions):
-        if out and out[-1][1] == s:
-            out[-1] = (out[-1][0], e)
-        else:
-            out.append((s, e))
-    return out
-
 
 def check_dma(srv, shared, events):
     """I1 and I2 from the device's side: the server maps exactly the shared
     RAM, and nothing it was given since the last check was private."""
-    shared = merged(shared)
-    assert merged(ram_regions(srv)) == merged(expected_regions(shared))
-    private = private_ranges(shared)
+    shared = gmem.merged(shared)
+    assert (gmem.merged(ram_regions(srv)) ==
+            gmem.merged(expected_regions(shared)))
+    private = gmem.complement(shared, RAM)
     for kind, iova, size in events:
         if kind != 'map' or iova >= RAM or LOW[1] <= iova < HIGH[0]:
             continue
@@ -307,7 +288,7 @@ def test_eagain_retry_and_failure(tmp_path, server):
         assert info(vm)['shared-bytes'] == RAM - 4 * MiB
         check_dma(server, shared, server.events())
         # Every byte of the shared RAM is reachable through the mappings
-        for start, end in merged(ram_regions(server)):
+        for start, end in gmem.merged(ram_regions(server)):
             assert len(server.read(start, min(end - start, MiB))) == \
                 min(end - start, MiB)
     finally:
