@@ -5,10 +5,13 @@
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_TOP=$(cd "$LAB_DIR/.." && pwd)
 
-# Debian's binary package that carries the kernel source tarball. Its
-# SHA-256 is pinned in lab/linux-source.sha256.
-LAB_SRC_PKG=linux-source-7.2
-LAB_SRC_VERSION=7.2.13-1
+# Debian's binary package that carries the kernel source tarball, by its
+# Debian version: LAB_KERNEL_VERSION (make lab LAB_KERNEL_VERSION=...)
+# picks another, e.g. the first Debian kernel with in-place conversion
+# (Linux 7.4). lab/linux-source.sha256 pins the SHA-256 of known ones.
+LAB_SRC_VERSION=${LAB_KERNEL_VERSION:-7.2.13-1}
+# linux-source-MAJOR.MINOR (7.3~rc7-1~exp1 is linux-source-7.3)
+LAB_SRC_PKG=linux-source-$(echo "$LAB_SRC_VERSION" | sed -E 's/^([0-9]+\.[0-9]+).*/\1/')
 LAB_SRC_DEB=${LAB_SRC_PKG}_${LAB_SRC_VERSION}_all.deb
 LAB_SRC_TARBALL=usr/src/$LAB_SRC_PKG.tar.xz
 

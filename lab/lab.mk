@@ -2,7 +2,8 @@
 # software-protected VM type, booted under TCG, runs KVM's selftests.
 # Included by the top-level Makefile; not part of "make check" (too slow).
 #
-#   make lab-source      Debian's linux-source 7.2.13-1: download, verify, unpack
+#   make lab-source      Debian's linux-source 7.2.13-1 (LAB_KERNEL_VERSION=
+#                        picks another): download, verify, unpack
 #   make lab-kernel      bzImage from tinyconfig + lab/kernel.config, cached
 #   make lab-initramfs   busybox, /init, kvmcheck, the static KVM selftests
 #   make lab-stage1      both, then boot under TCG and report
@@ -16,6 +17,9 @@
 # these selftests, comma-separated), LAB_RUN_FLAGS (more lab/run.py flags).
 
 LAB_BUILD := $(TOP)/build/lab
+# Debian version of the lab's linux-source package (lab/common.sh)
+LAB_KERNEL_VERSION ?=
+export LAB_KERNEL_VERSION
 LAB_INITRAMFS := $(LAB_BUILD)/initramfs.cpio
 LAB_LOG := $(LAB_BUILD)/lab.log
 LAB_EXTRA_FILES ?=

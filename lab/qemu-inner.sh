@@ -24,6 +24,19 @@ else
     set -- -object sw-protected-vm,id=sw0 \
         -machine q35,accel=kvm,confidential-guest-support=sw0 "$@"
 fi
+if [ "${lab_qemu_cgs:-on}" != off ]; then
+    # KVM gives a VM with private memory no SMRAM address space: smm=on must
+    # be refused with an error (and smm=auto, below, must boot)
+    out=$(qemu-system-x86_64 -L /lab/share/qemu -nodefaults -display none \
+        -no-user-config -m 16M -object sw-protected-vm,id=sw0 \
+        -machine q35,accel=kvm,confidential-guest-support=sw0,smm=on 2>&1)
+    rc=$?
+    echo "qemu-inner: smm=on: status $rc: $out"
+    if [ "$rc" != 1 ] || ! echo "$out" | grep -q 'does not support SMM'; then
+        echo "qemu-inner: FAIL: smm=on not refused with status 1 and an error"
+        exit 1
+    fi
+fi
 echo "qemu-inner: qemu-system-x86_64 $*"
 echo "qemu-inner: QMP on /dev/ttyS1"
 {

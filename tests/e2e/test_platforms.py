@@ -41,8 +41,7 @@ def test_sw_protected_vm_type():
         pytest.skip('the host kernel has KVM_X86_SW_PROTECTED_VM: '
                     'test_sw_protected_vm_needs_guest_memfd runs instead')
     gmem.assert_qemu_refuses(SW_PROTECTED_ARGS,
-                             'KVM does not support the software-protected VM'
-                             ' type (KVM_X86_SW_PROTECTED_VM')
+                             'vm-type sw-protected not supported by KVM')
 
 
 @requires_kvm
@@ -65,3 +64,18 @@ def test_sw_protected_vm_split_model(tmp_path):
                 for i in info] == [('kvm', False, 64 << 20)]
     finally:
         vm.shutdown()
+
+
+@requires_kvm
+def test_sw_protected_vm_refuses_smm():
+    """KVM has no SMRAM address space for a VM with private memory:
+    smm=on is refused with an error, not an abort when the memslot
+    fails (the lab's inner QEMU shows the default, smm=auto, booting)."""
+    if not kvm_vm_types() & (1 << KVM_X86_SW_PROTECTED_VM):
+        pytest.skip('the host kernel lacks KVM_X86_SW_PROTECTED_VM '
+                    '(the lab, make lab, has it)')
+    gmem.assert_qemu_refuses(['-accel', 'kvm', '-m', '64M', '-S',
+                              '-object', 'sw-protected-vm,id=sw0',
+                              '-machine', 'q35,confidential-guest-support=sw0,'
+                              'smm=on'],
+                             'sw-protected-vm does not support SMM')
