@@ -755,8 +755,11 @@ def main():
             print(f'daemon_test: {what} missing: {path}')
             return 1
     if not os.access('/dev/kvm', os.R_OK | os.W_OK):
-        print('daemon_test: /dev/kvm is not usable: guest_memfd needs KVM')
-        return 1
+        # Every domain of this test is a KVM guest; the unit tests and the
+        # capabilities dump (check-libvirt-unit) do not need KVM
+        print('daemon_test: SKIPPED: /dev/kvm is missing or not usable on'
+              ' this machine, and every domain here is a KVM guest')
+        return 0
 
     tmp = tempfile.mkdtemp(prefix='gmem-libvirt-')
     d = Daemon(tmp)
