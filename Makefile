@@ -19,12 +19,15 @@ QEMU := $(QBUILD)/qemu-system-x86_64
 PAYLOAD := $(TOP)/tests/guest/payload.elf
 PYTHON := /usr/bin/python3
 
-# Minimal configuration: x86_64 system emulation with KVM and the qtest
-# accelerator only.  No libfdt (only microvm needs it): the aarch64 cross
-# build (arm/) installs libfdt-dev:arm64, which cannot coexist with the
-# amd64 one.
+# Minimal configuration: x86_64 system emulation with KVM, TCG and the
+# qtest accelerator, and the vhost backends (vhost-user, vhost-kernel):
+# the series changes what TCG and vhost may do with guest_memfd RAM, and
+# the qtests check it (with vhost-user, QEMU's own vhost-user test server).
+# No libfdt (only microvm needs it): the aarch64 cross build (arm/)
+# installs libfdt-dev:arm64, which cannot coexist with the amd64 one.
 CONFIGURE_FLAGS := --python=$(PYTHON) --target-list=x86_64-softmmu \
-	--without-default-features --enable-kvm --disable-tcg --enable-numa \
+	--without-default-features --enable-kvm --enable-tcg --enable-numa \
+	--enable-vhost-user --enable-vhost-kernel --enable-vhost-net \
 	--disable-docs --disable-rust --disable-install-blobs --disable-fdt
 # ccache in front of the compiler (configure's --cc; kept out of
 # CONFIGURE_FLAGS, which scripts/check-series.sh splits on spaces). meson
@@ -35,6 +38,9 @@ CONFIGURE_CC := --cc="ccache cc"
 QEMU_TESTS := test-memory-attributes test-memory-attributes-radix \
 	qtest-x86_64/guest-memfd-test \
 	qtest-x86_64/qmp-cmd-test
+# ... and of qos-test (which meson runs only whole): the vhost-user cases,
+# with QEMU's own vhost-user test server, guest_memfd RAM among them
+QOS_TESTS := /x86_64/pc/i440FX-pcihost/pci-bus-pc/pci-bus/virtio-net-pci/virtio-net/virtio-net-tests/vhost-user
 
 export CONFIGURE_FLAGS
 # ccache hits across clones and worktrees: hash paths relative to here
@@ -89,6 +95,8 @@ payload:
 check-qemu: build
 	cd $(QBUILD) && pyvenv/bin/meson test --no-rebuild --print-errorlogs \
 		$(QEMU_TESTS)
+	cd $(QBUILD) && QTEST_QEMU_BINARY=./qemu-system-x86_64 \
+		tests/qtest/qos-test $(addprefix -p ,$(QOS_TESTS))
 
 check-bisect: $(TREE)/.git/HEAD
 	@scripts/check-series.sh --build

@@ -54,4 +54,4 @@ def test_emulate_refused_with_kvm():
     gmem.assert_qemu_refuses(
         ['-machine', 'pc,accel=kvm', '-S', '-object',
          'memory-backend-guest-memfd,id=m0,size=16M,x-emulate=on'],
-        'x-emulate=on is for testing without KVM')
+        'x-emulate=on is for testing with the qtest accelerator only')
