@@ -107,11 +107,13 @@ check-patches: $(TREE)/.git/HEAD
 check-e2e: build
 	$(PYTHON) -m pytest -p no:cacheprovider tests/e2e
 
-# ASan + UBSan build of QEMU for the series' unit test and qtests
+# ASan + UBSan build of QEMU for the series' unit tests and qtests, the
+# vhost-user cases of qos-test among them
 QSAN := $(TREE)/build-san
 SAN_TARGETS := qemu-system-x86_64 tests/unit/test-memory-attributes \
 	tests/unit/test-memory-attributes-radix \
-	tests/qtest/guest-memfd-test tests/qtest/qmp-cmd-test
+	tests/qtest/guest-memfd-test tests/qtest/qmp-cmd-test \
+	tests/qtest/qos-test
 
 $(QSAN)/build.ninja: $(TREE)/.git/HEAD
 	mkdir -p $(QSAN)
@@ -125,6 +127,10 @@ check-sanitizers: $(QSAN)/build.ninja
 		ASAN_OPTIONS=detect_leaks=1 \
 		pyvenv/bin/meson test --no-rebuild --print-errorlogs \
 		$(QEMU_TESTS)
+	cd $(QSAN) && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		ASAN_OPTIONS=detect_leaks=1 \
+		QTEST_QEMU_BINARY=./qemu-system-x86_64 \
+		tests/qtest/qos-test $(addprefix -p ,$(QOS_TESTS))
 
 check: build
 	@$(MAKE) --no-print-directory check-patches
