@@ -115,6 +115,9 @@ SAN_TARGETS := qemu-system-x86_64 tests/unit/test-memory-attributes \
 	tests/qtest/guest-memfd-test tests/qtest/qmp-cmd-test \
 	tests/qtest/qos-test
 
+SAN_ENV := UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	ASAN_OPTIONS=detect_leaks=1
+
 $(QSAN)/build.ninja: $(TREE)/.git/HEAD
 	mkdir -p $(QSAN)
 	cd $(QSAN) && ../configure $(CONFIGURE_CC) $(CONFIGURE_FLAGS) --enable-asan \
@@ -123,13 +126,9 @@ $(QSAN)/build.ninja: $(TREE)/.git/HEAD
 check-sanitizers: $(QSAN)/build.ninja
 	ninja -C $(QSAN) $(SAN_TARGETS)
 	@scripts/link-firmware.sh $(QSAN)
-	cd $(QSAN) && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		ASAN_OPTIONS=detect_leaks=1 \
-		pyvenv/bin/meson test --no-rebuild --print-errorlogs \
+	cd $(QSAN) && $(SAN_ENV) pyvenv/bin/meson test --no-rebuild --print-errorlogs \
 		$(QEMU_TESTS)
-	cd $(QSAN) && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		ASAN_OPTIONS=detect_leaks=1 \
-		QTEST_QEMU_BINARY=./qemu-system-x86_64 \
+	cd $(QSAN) && $(SAN_ENV) QTEST_QEMU_BINARY=./qemu-system-x86_64 \
 		tests/qtest/qos-test $(addprefix -p ,$(QOS_TESTS))
 
 check: build
