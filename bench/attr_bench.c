@@ -1069,8 +1069,34 @@ static bool target(const char *what, bool ok, bool hard, const char *fmt,
     return ok;
 }
 
+/* The figures depend on cache sizes: say which machine they come from */
+static void print_machine(void)
+{
+    g_autofree char *cpuinfo = NULL;
+    const char *model = "unknown CPU";
+    char *p;
+
+    if (g_file_get_contents("/proc/cpuinfo", &cpuinfo, NULL, NULL) &&
+        (p = strstr(cpuinfo, "model name"))) {
+        p = strchr(p, ':');
+        if (p) {
+            model = g_strstrip(p + 1);
+            p = strchr(model, '\n');
+            if (p) {
+                *p = 0;
+            }
+        }
+    }
+    printf("machine: %s, %ld CPUs online; caches (sysconf): L1d %ld KiB,"
+           " L2 %ld KiB, L3 %ld KiB\n", model, sysconf(_SC_NPROCESSORS_ONLN),
+           sysconf(_SC_LEVEL1_DCACHE_SIZE) / 1024,
+           sysconf(_SC_LEVEL2_CACHE_SIZE) / 1024,
+           sysconf(_SC_LEVEL3_CACHE_SIZE) / 1024);
+}
+
 static void print_results(const Results *res)
 {
+    print_machine();
     double c_speedup = res->time_bitmap[WL_C] / res->time_new[WL_C];
     double a_ratio = res->time_new[WL_A] / res->time_bitmap[WL_A];
     uint64_t c_mem = MAX(res->mem_new_fresh, res->mem_new_c);
@@ -1133,11 +1159,12 @@ static void print_results(const Results *res)
            res->time_new[WL_E] / res->time_bitmap[WL_E]);
 
     printf("\nTARGETS\n");
-    target("(c) at least 100x faster than the bitmap", c_speedup >= 100,
+    target("(c) at least 100,000x faster than the bitmap",
+           c_speedup >= 100000,
            false, "%.0fx", c_speedup);
     target("(c) under 1 KiB tracking memory, uniform 1 TiB block",
            c_mem < KiB, false, "%" PRIu64 " B", c_mem);
-    target("(a) no slower than 2x the bitmap", a_ratio <= 2, false,
+    target("(a) no slower than the bitmap", a_ratio <= 1, false,
            "%.2fx", a_ratio);
     target("(e) exactly one notification per changed run",
            !res->e_run_mismatches && res->e_conversions, true,

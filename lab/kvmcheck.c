@@ -12,16 +12,29 @@
  *                       guest_memfd flags KVM offers and whether a
  *                       guest_memfd with MMAP | INIT_SHARED (the in-place
  *                       model: the guest_memfd is the RAM) can be created
+ *   kvmcheck attr-bench RAM START SIZE COUNT PAGES SEED
+ *                       the kernel's own cost of a conversion storm, for
+ *                       lab/bench.py: a software-protected VM with RAM
+ *                       bytes of guest_memfd RAM bound as QEMU binds it
+ *                       (split model: anonymous shared memory), then the
+ *                       payload's storm=START,SIZE,COUNT,PAGES with the same
+ *                       seed, timed with the TSC: the attribute ioctl
+ *                       alone, and with the discard QEMU does after it
  *
  * Exit status: 0 pass, 1 fail, 2 usage. Each step prints one line.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -188,6 +201,152 @@ static int gmem_flags(void)
     return 0;
 }
 
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+
+    __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) :: "memory");
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* TSC cycles per microsecond, against CLOCK_MONOTONIC over 200 ms */
+static double tsc_per_us(void)
+{
+    struct timespec a, b;
+    uint64_t t0, t1;
+    double us;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    t0 = rdtsc();
+    do {
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        us = (b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) / 1e3;
+    } while (us < 200000);
+    t1 = rdtsc();
+    return (t1 - t0) / us;
+}
+
+/* tests/guest/commands.c's storm_next(): the same slots, in order */
+static uint64_t storm_next(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/*
+ * One storm, as the payload's storm= does it, with the cost that the
+ * kernel alone has for it: the ioctl, and the ioctl followed by what QEMU's
+ * kvm provider does for the split model (to private: discard the shared
+ * page, MADV_DONTNEED on anonymous RAM; to shared: punch the private page
+ * out of the guest_memfd).  The private slots go back to shared afterwards,
+ * untimed.
+ */
+static int attr_storm(int vm, int gmem, uint8_t *mem, uint64_t start,
+                      uint64_t size, uint64_t count, uint64_t pages,
+                      uint64_t seed, bool discard, uint64_t *cycles)
+{
+    uint64_t bytes = pages * 4096, slots = size / bytes, x = seed | 1;
+    uint8_t *priv = calloc(slots / 8 + 1, 1);
+    uint64_t i, slot, t0;
+
+    *cycles = 0;
+    for (i = 0; i < count; i++) {
+        struct kvm_memory_attributes a = { .size = bytes };
+        bool to_private;
+
+        slot = storm_next(&x) % slots;
+        to_private = !(priv[slot / 8] & (1 << (slot % 8)));
+        a.address = start + slot * bytes;
+        a.attributes = to_private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
+        t0 = rdtsc();
+        if (ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, &a) < 0) {
+            return fail("KVM_SET_MEMORY_ATTRIBUTES");
+        }
+        if (discard && to_private &&
+            madvise(mem + a.address, bytes, MADV_DONTNEED)) {
+            return fail("madvise(MADV_DONTNEED)");
+        }
+        if (discard && !to_private &&
+            fallocate(gmem, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      a.address, bytes)) {
+            return fail("fallocate(PUNCH_HOLE) on the guest_memfd");
+        }
+        *cycles += rdtsc() - t0;
+        priv[slot / 8] ^= 1 << (slot % 8);
+    }
+    for (slot = 0; slot < slots; slot++) {
+        struct kvm_memory_attributes a = {
+            .address = start + slot * bytes, .size = bytes,
+        };
+
+        if ((priv[slot / 8] & (1 << (slot % 8))) &&
+            ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, &a) < 0) {
+            return fail("KVM_SET_MEMORY_ATTRIBUTES(shared)");
+        }
+    }
+    free(priv);
+    return 0;
+}
+
+static int attr_bench(char **argv)
+{
+    uint64_t ram = strtoull(argv[0], NULL, 0), start = strtoull(argv[1], NULL, 0);
+    uint64_t size = strtoull(argv[2], NULL, 0), count = strtoull(argv[3], NULL, 0);
+    uint64_t pages = strtoull(argv[4], NULL, 0), seed = strtoull(argv[5], NULL, 0);
+    struct kvm_create_guest_memfd gm = { .size = ram };
+    struct kvm_userspace_memory_region2 region = {
+        .slot = 0,
+        .flags = KVM_MEM_GUEST_MEMFD,
+        .memory_size = ram,
+    };
+    uint64_t ioctl_cycles, discard_cycles;
+    int kvm = open_kvm(), vm, gmem;
+    uint8_t *mem;
+
+    if (kvm < 0) {
+        return 1;
+    }
+    if (!pages || !size || size % (pages * 4096) || start + size > ram ||
+        start % 4096) {
+        fprintf(stderr, "kvmcheck: attr-bench: bad storm\n");
+        return 2;
+    }
+    vm = ioctl(kvm, KVM_CREATE_VM, KVM_X86_SW_PROTECTED_VM);
+    if (vm < 0) {
+        return fail("KVM_CREATE_VM(KVM_X86_SW_PROTECTED_VM)");
+    }
+    gmem = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &gm);
+    if (gmem < 0) {
+        return fail("KVM_CREATE_GUEST_MEMFD");
+    }
+    mem = mmap(NULL, ram, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) {
+        return fail("mmap");
+    }
+    region.userspace_addr = (uintptr_t)mem;
+    region.guest_memfd = gmem;
+    if (ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &region) < 0) {
+        return fail("KVM_SET_USER_MEMORY_REGION2 with KVM_MEM_GUEST_MEMFD");
+    }
+    if (attr_storm(vm, gmem, mem, start, size, count, pages, seed, false,
+                   &ioctl_cycles) ||
+        attr_storm(vm, gmem, mem, start, size, count, pages, seed, true,
+                   &discard_cycles)) {
+        return 1;
+    }
+    printf("kvmcheck: attr-bench: pages=%" PRIu64 " count=%" PRIu64
+           " ioctl-cycles=%" PRIu64 " discard-cycles=%" PRIu64
+           " tsc-per-us=%.3f\n", pages, count, ioctl_cycles,
+           discard_cycles, tsc_per_us());
+    close(gmem);
+    close(vm);
+    close(kvm);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -203,6 +362,10 @@ int main(int argc, char **argv)
     if (argc == 2 && !strcmp(argv[1], "gmem-flags")) {
         return gmem_flags();
     }
-    fprintf(stderr, "usage: %s {api|vm-types|sw-vm|gmem-flags}\n", argv[0]);
+    if (argc == 8 && !strcmp(argv[1], "attr-bench")) {
+        return attr_bench(argv + 2);
+    }
+    fprintf(stderr, "usage: %s {api|vm-types|sw-vm|gmem-flags|"
+            "attr-bench RAM START SIZE COUNT PAGES SEED}\n", argv[0]);
     return 2;
 }

@@ -37,7 +37,7 @@ LAB_QEMU_BINARY ?= $(TOP)/build/qemu/build/qemu-system-x86_64
 LAB_PAYLOAD := $(TOP)/tests/guest/payload.elf
 
 .PHONY: lab-deps lab-source lab-kernel lab-initramfs lab lab-stage1 \
-	lab-qemu lab-qemu-initramfs
+	lab-qemu lab-qemu-initramfs lab-bench lab-bench-initramfs
 
 lab-deps:
 	@lab/deps.sh
@@ -80,6 +80,26 @@ lab-qemu-initramfs: lab-source
 
 lab-qemu: lab-kernel lab-qemu-initramfs
 	$(LAB_QEMU_CMD)
+
+# the conversion benchmark: the kernel's cost of each storm of
+# lab/bench-payload.cmd, then the inner QEMU running it (lab/bench.py)
+LAB_BENCH_INITRAMFS := $(LAB_BUILD)/initramfs-bench.cpio
+lab-bench-initramfs: lab-source
+	@for f in $(LAB_QEMU_BINARY) $(LAB_PAYLOAD); do \
+		test -e $$f || { echo "lab: $$f is missing (build QEMU and the payload first)" >&2; exit 1; }; \
+	done
+	@lab/selftests.sh
+	@mkdir -p $(LAB_BUILD)
+	@sed -e 's#^build/qemu/build/qemu-system-x86_64 #$(LAB_QEMU_BINARY) #' \
+		-e 's#^lab/qemu-payload.cmd #lab/bench-payload.cmd #' \
+		lab/qemu.files > $(LAB_BUILD)/bench.files
+	@echo "lab/bench-kernel.sh /lab/qemu/bench-kernel.sh" >> $(LAB_BUILD)/bench.files
+	@lab/mkinitramfs.sh -o $(LAB_BENCH_INITRAMFS) -e $(LAB_BUILD)/bench.files \
+		-k lab/bench-hook.sh
+
+lab-bench: lab-kernel lab-bench-initramfs
+	$(PYTHON) lab/bench.py --kernel "$$(lab/kernel.sh path)" \
+		--initrd $(LAB_BENCH_INITRAMFS) --log $(LAB_BUILD)/lab-bench.log
 
 # both stages, one after the other; the status of the first that failed
 lab: lab-kernel lab-initramfs lab-qemu-initramfs

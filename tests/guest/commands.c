@@ -459,6 +459,110 @@ static int map_gpa_command(const char *cmd, const char *args, bool private)
     return ret ? CMD_FAILED : CMD_OK;
 }
 
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+
+    __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) :: "memory");
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/*
+ * The conversion storm's random slots: xorshift64 from the seed, the same
+ * sequence lab/kvmcheck.c's attr-bench uses for the kernel's own cost.
+ */
+static uint64_t storm_next(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static int cmd_waitkey(const char *args);
+
+#define STORM_MAX_SLOTS     65536
+static uint8_t storm_private[STORM_MAX_SLOTS / 8];
+
+/*
+ * storm=START,SIZE,COUNT,PAGES: COUNT conversions of PAGES pages at random
+ * PAGES-aligned slots of [START, START + SIZE), which must be shared; each
+ * turns its slot to the other state.  Prints the TSC cycles the guest
+ * spent in the hypercalls, then turns what is private back to shared,
+ * untimed, after a waitkey-like stop: "storm: ... waiting" lets the host
+ * read QEMU's counters for exactly the timed conversions first.
+ */
+static int cmd_storm(const char *args)
+{
+    uint64_t v[4], x, slots, bytes, cycles = 0, failed = 0, i, slot;
+    int64_t ret;
+
+    if (!parse_list(args, v, 4)) {
+        return CMD_BAD_ARGS;
+    }
+    bytes = v[3] * 4096;
+    slots = bytes ? v[1] / bytes : 0;
+    if (!slots || slots > STORM_MAX_SLOTS || v[1] % bytes ||
+        !range_ok("storm", v[0], v[1])) {
+        return CMD_BAD_ARGS;
+    }
+    memset(storm_private, 0, sizeof(storm_private));
+    x = seed | 1;
+    for (i = 0; i < v[2]; i++) {
+        bool priv;
+        uint64_t t0;
+
+        slot = storm_next(&x) % slots;
+        priv = !(storm_private[slot / 8] & (1 << (slot % 8)));
+        t0 = rdtsc();
+        ret = kvm_hypercall(KVM_HC_MAP_GPA_RANGE, v[0] + slot * bytes, v[3],
+                            priv ? KVM_MAP_GPA_RANGE_ENCRYPTED : 0);
+        cycles += rdtsc() - t0;
+        if (ret) {
+            failed++;
+        } else {
+            storm_private[slot / 8] ^= 1 << (slot % 8);
+        }
+    }
+    con_printf("storm: pages=%lu count=%lu failed=%lu cycles=%lu\n",
+               v[3], v[2], failed, cycles);
+    if (cmd_waitkey(NULL) != CMD_OK) {
+        return CMD_FAILED;
+    }
+    for (slot = 0; slot < slots; slot++) {
+        if ((storm_private[slot / 8] & (1 << (slot % 8))) &&
+            kvm_hypercall(KVM_HC_MAP_GPA_RANGE, v[0] + slot * bytes, v[3],
+                          0)) {
+            failed++;
+        }
+    }
+    return failed ? CMD_FAILED : CMD_OK;
+}
+
+/*
+ * nop=COUNT,GPA: COUNT conversions of the shared page at GPA to shared,
+ * which change nothing: the exit to QEMU and back.
+ */
+static int cmd_nop(const char *args)
+{
+    uint64_t v[2], cycles = 0, failed = 0, i, t0;
+
+    if (!parse_list(args, v, 2)) {
+        return CMD_BAD_ARGS;
+    }
+    if (!range_ok("nop", v[1], 4096)) {
+        return CMD_BAD_ARGS;
+    }
+    for (i = 0; i < v[0]; i++) {
+        t0 = rdtsc();
+        failed += kvm_hypercall(KVM_HC_MAP_GPA_RANGE, v[1], 1, 0) != 0;
+        cycles += rdtsc() - t0;
+    }
+    con_printf("nop: count=%lu failed=%lu cycles=%lu\n", v[0], failed,
+               cycles);
+    return failed ? CMD_FAILED : CMD_OK;
+}
+
 static int cmd_private(const char *args)
 {
     return map_gpa_command("private", args, true);
@@ -487,10 +591,17 @@ static int cmd_waitkey(const char *args)
         inb(I8042_DATA);
     }
     con_printf("waitkey: waiting\n");
-    while (!(inb(I8042_STATUS) & I8042_OBF)) {
-        __asm__ volatile("pause");
-    }
-    code = inb(I8042_DATA);
+    /*
+     * A key press: send-key releases the key after its hold time, and
+     * that break code (bit 7 set) may arrive after the next waitkey has
+     * drained the controller
+     */
+    do {
+        while (!(inb(I8042_STATUS) & I8042_OBF)) {
+            __asm__ volatile("pause");
+        }
+        code = inb(I8042_DATA);
+    } while (code & 0x80);
     con_printf("waitkey: got 0x%x\n", code);
     return CMD_OK;
 }
@@ -520,6 +631,8 @@ const struct command commands[] = {
     { "hypercall",  true,   cmd_hypercall },
     { "private",    true,   cmd_private },
     { "shared",     true,   cmd_shared },
+    { "storm",      true,   cmd_storm },
+    { "nop",        true,   cmd_nop },
     { "waitkey",    false,  cmd_waitkey },
     { "halt",       false,  cmd_halt },
     { "exit",       false,  cmd_exit },
