@@ -150,6 +150,7 @@ bench: build
 	$(PYTHON) bench/eagain_latency.py
 	$(PYTHON) bench/host_access.py
 	$(PYTHON) bench/zero_bench.py
+	$(PYTHON) bench/engine_cg.py
 
 # A new Debian 12 root per part (debootstrap, from this machine's mirror),
 # a clean clone of the committed HEAD in each: make demo, and each part's

@@ -25,6 +25,8 @@ FRESH_PKGS="debootstrap debian-archive-keyring git"
 #   libglib2.0-dev, zlib1g-dev, libnuma-dev (--enable-numa);
 # - the payload (tests/guest): build-essential (gcc, ld);
 # - the vfio-user server (tests/vfio-user): libjson-c-dev;
+# - the benchmarks that count instructions (bench/engine_cg.py,
+#   bench/host_access_cg.py, run by make bench): valgrind;
 # - demo and e2e tests: python3-pytest; firmware and option ROMs for
 #   QEMU run from the build tree (the +ds base has none): seabios,
 #   ipxe-qemu, qemu-system-data;
@@ -33,7 +35,7 @@ FRESH_PKGS="debootstrap debian-archive-keyring git"
 #   own unit tests).
 PKGS="build-essential pkg-config ninja-build ccache git dpkg-dev xz-utils
       libglib2.0-dev zlib1g-dev libnuma-dev flex bison python3 python3-venv
-      python3-pytest libjson-c-dev libcmocka-dev
+      python3-pytest libjson-c-dev libcmocka-dev valgrind
       seabios ipxe-qemu qemu-system-data"
 # From bookworm-backports, through the private apt configuration: meson
 # >= 1.5 (QEMU 10.2's minimum) and pycotap (TAP output of QEMU's
