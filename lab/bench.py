@@ -33,30 +33,9 @@ import subprocess
 import sys
 import time
 
-from qemu_test import Console, Qmp, load_plan, parse_num
+from qemu_test import Console, Qmp, end_lab, load_plan
 
 LAB = os.path.dirname(os.path.abspath(__file__))
-
-
-class Stream(Console):
-    """The console, read in order: each match consumes the lines up to it."""
-
-    pos = 0
-
-    def next(self, regex, timeout):
-        rx = re.compile(regex)
-        end = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                while self.pos < len(self.lines):
-                    self.pos += 1
-                    m = rx.search(self.lines[self.pos - 1])
-                    if m:
-                        return m
-                left = end - time.monotonic()
-                if self.done or left <= 0:
-                    return None
-                self.cond.wait(min(left, 1))
 
 
 def parse_args():
@@ -109,7 +88,7 @@ def main():
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    console = Stream(proc, a.quiet)
+    console = Console(proc, a.quiet)
     qmp = None
     kernel, rows, errors = [], [], []
     nop = None
@@ -190,16 +169,7 @@ def main():
     except Exception as e:     # pylint: disable=broad-except
         errors.append(f"{type(e).__name__}: {e}")
     finally:
-        if qmp is not None and qmp.greeting is not None:
-            try:
-                qmp.sock.sendall(b'{"execute": "quit"}\n')
-            except OSError:
-                pass
-    try:
-        lab_status = proc.wait(timeout=a.timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        lab_status = proc.wait()
+        lab_status = end_lab(proc, qmp, a.timeout)
     total = time.monotonic() - start
     if lab_status:
         errors.append(f"lab run: status {lab_status}")

@@ -106,19 +106,44 @@ static int set_attributes(int vm, uint64_t attributes)
     return ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, &attr);
 }
 
+/*
+ * A guest_memfd of @size bound at @gpa in slot 0 of @vm, with anonymous
+ * memory for the shared side, as QEMU binds RAM of the split model
+ */
+static int bind_gmem(int vm, uint64_t gpa, uint64_t size, int *gmem,
+                     uint8_t **mem)
+{
+    struct kvm_create_guest_memfd gm = { .size = size };
+    struct kvm_userspace_memory_region2 region = {
+        .slot = 0,
+        .flags = KVM_MEM_GUEST_MEMFD,
+        .guest_phys_addr = gpa,
+        .memory_size = size,
+        .guest_memfd_offset = 0,
+    };
+
+    *gmem = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &gm);
+    if (*gmem < 0) {
+        return fail("KVM_CREATE_GUEST_MEMFD");
+    }
+    *mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (*mem == MAP_FAILED) {
+        return fail("mmap");
+    }
+    region.userspace_addr = (uintptr_t)*mem;
+    region.guest_memfd = *gmem;
+    if (ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &region) < 0) {
+        return fail("KVM_SET_USER_MEMORY_REGION2 with KVM_MEM_GUEST_MEMFD");
+    }
+    return 0;
+}
+
 static int check_sw_vm(void)
 {
     int kvm = open_kvm();
     int vm, gmem, attrs, flags;
-    void *mem;
-    struct kvm_create_guest_memfd gm = { .size = SLOT_SIZE };
-    struct kvm_userspace_memory_region2 region = {
-        .slot = 0,
-        .flags = KVM_MEM_GUEST_MEMFD,
-        .guest_phys_addr = SLOT_GPA,
-        .memory_size = SLOT_SIZE,
-        .guest_memfd_offset = 0,
-    };
+    uint8_t *mem;
 
     if (kvm < 0) {
         return 1;
@@ -136,19 +161,8 @@ static int check_sw_vm(void)
         return 1;
     }
 
-    gmem = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &gm);
-    if (gmem < 0) {
-        return fail("KVM_CREATE_GUEST_MEMFD");
-    }
-    mem = mmap(NULL, SLOT_SIZE, PROT_READ | PROT_WRITE,
-               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED) {
-        return fail("mmap");
-    }
-    region.userspace_addr = (uintptr_t)mem;
-    region.guest_memfd = gmem;
-    if (ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &region) < 0) {
-        return fail("KVM_SET_USER_MEMORY_REGION2 with KVM_MEM_GUEST_MEMFD");
+    if (bind_gmem(vm, SLOT_GPA, SLOT_SIZE, &gmem, &mem)) {
+        return 1;
     }
     if (set_attributes(vm, KVM_MEMORY_ATTRIBUTE_PRIVATE) < 0) {
         return fail("KVM_SET_MEMORY_ATTRIBUTES(PRIVATE)");
@@ -295,12 +309,6 @@ static int attr_bench(char **argv)
     uint64_t ram = strtoull(argv[0], NULL, 0), start = strtoull(argv[1], NULL, 0);
     uint64_t size = strtoull(argv[2], NULL, 0), count = strtoull(argv[3], NULL, 0);
     uint64_t pages = strtoull(argv[4], NULL, 0), seed = strtoull(argv[5], NULL, 0);
-    struct kvm_create_guest_memfd gm = { .size = ram };
-    struct kvm_userspace_memory_region2 region = {
-        .slot = 0,
-        .flags = KVM_MEM_GUEST_MEMFD,
-        .memory_size = ram,
-    };
     uint64_t ioctl_cycles, discard_cycles;
     int kvm = open_kvm(), vm, gmem;
     uint8_t *mem;
@@ -317,19 +325,8 @@ static int attr_bench(char **argv)
     if (vm < 0) {
         return fail("KVM_CREATE_VM(KVM_X86_SW_PROTECTED_VM)");
     }
-    gmem = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &gm);
-    if (gmem < 0) {
-        return fail("KVM_CREATE_GUEST_MEMFD");
-    }
-    mem = mmap(NULL, ram, PROT_READ | PROT_WRITE,
-               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (mem == MAP_FAILED) {
-        return fail("mmap");
-    }
-    region.userspace_addr = (uintptr_t)mem;
-    region.guest_memfd = gmem;
-    if (ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &region) < 0) {
-        return fail("KVM_SET_USER_MEMORY_REGION2 with KVM_MEM_GUEST_MEMFD");
+    if (bind_gmem(vm, 0, ram, &gmem, &mem)) {
+        return 1;
     }
     if (attr_storm(vm, gmem, mem, start, size, count, pages, seed, false,
                    &ioctl_cycles) ||

@@ -224,6 +224,7 @@ class Console:
 
     def __init__(self, proc, quiet):
         self.lines = []
+        self.pos = 0
         self.cond = threading.Condition()
         self.done = False
         self.proc = proc
@@ -242,19 +243,30 @@ class Console:
             self.done = True
             self.cond.notify_all()
 
-    def wait_for(self, regex, timeout):
+    def _search(self, regex, timeout, start):
+        """The first match from line start on, and the index after it."""
         rx = re.compile(regex)
         end = time.monotonic() + timeout
         with self.cond:
             while True:
-                for line in self.lines:
-                    m = rx.search(line)
+                for i in range(start, len(self.lines)):
+                    m = rx.search(self.lines[i])
                     if m:
-                        return m
+                        return m, i + 1
+                start = len(self.lines)
                 left = end - time.monotonic()
                 if self.done or left <= 0:
-                    return None
+                    return None, start
                 self.cond.wait(min(left, 1))
+
+    def wait_for(self, regex, timeout):
+        """The first line of the whole console that matches."""
+        return self._search(regex, timeout, 0)[0]
+
+    def next(self, regex, timeout):
+        """The next matching line after the last one next() returned."""
+        m, self.pos = self._search(regex, timeout, self.pos)
+        return m
 
     def payload_lines(self):
         """The inner payload's debug console, from the lab console."""
@@ -385,6 +397,21 @@ def diagnose(qmp, queries):
         print(f"lab-qemu: diagnose: {type(e).__name__}: {e}")
 
 
+def end_lab(proc, qmp, timeout):
+    """Quit the inner QEMU, if it talks, and wait for the lab to end:
+    run.py's exit status."""
+    if qmp is not None and qmp.greeting is not None:
+        try:
+            qmp.sock.sendall(b'{"execute": "quit"}\n')
+        except OSError:
+            pass
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kernel", required=True)
@@ -507,16 +534,7 @@ def main():
         if qmp is not None:
             diagnose(qmp, queries)
     finally:
-        if qmp is not None and qmp.greeting is not None:
-            try:
-                qmp.sock.sendall(b'{"execute": "quit"}\n')
-            except OSError:
-                pass
-    try:
-        lab_status = proc.wait(timeout=a.timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        lab_status = proc.wait()
+        lab_status = end_lab(proc, qmp, a.timeout)
     time.sleep(0.2)
     total = time.monotonic() - start
     c.equal("lab run (run.py: required checks incl. qemu-sw-vm)",
