@@ -1096,11 +1096,12 @@ static void print_machine(void)
 
 static void print_results(const Results *res)
 {
-    print_machine();
     double c_speedup = res->time_bitmap[WL_C] / res->time_new[WL_C];
     double a_ratio = res->time_new[WL_A] / res->time_bitmap[WL_A];
     uint64_t c_mem = MAX(res->mem_new_fresh, res->mem_new_c);
     double e_conv = res->e_conversions;
+
+    print_machine();
 
     printf("\nRESULTS (times: median of %d; notifications: totals)\n\n",
            REPS);

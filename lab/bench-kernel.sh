@@ -5,10 +5,12 @@
 # conversions, with the seed the payload has at that point, on a
 # software-protected VM with as much guest_memfd RAM as the inner QEMU's.
 # One "kvmcheck: attr-bench:" line per storm, in the plan's order.
+# as QEMU reads -m: a bare number is MiB
 ram=${lab_qemu_mem:-64M}
 case $ram in
-*M) ram=$(( ${ram%M} << 20 )) ;;
-*G) ram=$(( ${ram%G} << 30 )) ;;
+*[Mm]) ram=$(( ${ram%?} << 20 )) ;;
+*[Gg]) ram=$(( ${ram%?} << 30 )) ;;
+*) ram=$(( ram << 20 )) ;;
 esac
 seed=0
 num() {

@@ -72,7 +72,14 @@ def size_name(pages):
 def main():
     a = parse_args()
     plan = [tok for tok, _ in load_plan(a.plan)]
-    stops = sum(1 for t in plan if t == "waitkey" or t.startswith("storm="))
+    # Counters are read at stops: each storm and nop must follow one
+    stops = [t for t in plan if t == "waitkey" or t.startswith(
+        ("storm=", "nop="))]
+    for i, tok in enumerate(stops):
+        if tok != "waitkey" and (i == 0 or stops[i - 1] != "waitkey"):
+            print(f"lab-bench: {a.plan}: {tok} must follow a waitkey")
+            return 1
+    stops = len(stops)
     sock = os.path.join(os.path.dirname(os.path.abspath(a.log)),
                         "lab-bench-qmp.sock")
     if os.path.exists(sock):
@@ -97,7 +104,7 @@ def main():
         qmp = Qmp(sock, timeout=60)
         # the kernel's storms come first, one line each
         for _ in (t for t in plan if t.startswith("storm=")):
-            m = console.next(r"^kvmcheck: (attr-bench: .*|FAIL.*)$",
+            m = console.next(r"^kvmcheck: (attr-bench: pages=.*|FAIL.*)$",
                                  a.phase_timeout)
             if not m or "FAIL" in m.group(1):
                 raise RuntimeError(f"kvmcheck attr-bench: "
@@ -142,7 +149,8 @@ def main():
                 pages, cnt, failed, cycles = map(int, m.groups()[1:])
                 if failed:
                     errors.append(f"{tok}: {failed} failed")
-                m = console.next(r"^waitkey: waiting", a.phase_timeout)
+                if not console.next(r"^waitkey: waiting", a.phase_timeout):
+                    raise RuntimeError(f"no stop after the {tok} storm")
                 now = latency(qmp, a.block)
                 k = kernel[storm_no]
                 rows.append({
@@ -209,12 +217,12 @@ def main():
         if four:
             # against the kernel's calls in QEMU's own VM (p), and, for
             # reference, in kvmcheck's VM without a vCPU (k+d)
-            qe = four["e_us"] / four["p_us"]
+            qe = four["e_us"] / max(four["p_us"], 1e-9)
             print(f"goal: QEMU adds at most 10% to the kernel's 4 KiB"
                   f" conversion: e/p = {qe:.2f}"
                   f" {'PASS' if qe <= 1.1 else 'MISS'}"
                   f" (e/(k+d) = {four['e_us'] / four['kd_us']:.2f})")
-            gr = four["g_us"] / (four["p_us"] + rt)
+            gr = four["g_us"] / max(four["p_us"] + rt, 1e-9)
             print(f"goal: the 4 KiB storm costs the guest at most 1.2 times"
                   f" the kernel plus the exits: g/(p+rt) = {gr:.2f}"
                   f" {'PASS' if gr <= 1.2 else 'MISS'} (g/(k+d+rt) ="

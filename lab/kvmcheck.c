@@ -16,7 +16,8 @@
  *                       the kernel's own cost of a conversion storm, for
  *                       lab/bench.py: a software-protected VM with RAM
  *                       bytes of guest_memfd RAM bound as QEMU binds it
- *                       (split model: anonymous shared memory), then the
+ *                       (split model: anonymous memory for the shared
+ *                       side), then the
  *                       payload's storm=START,SIZE,COUNT,PAGES with the same
  *                       seed, timed with the TSC: the attribute ioctl
  *                       alone, and with the discard QEMU does after it
@@ -264,7 +265,11 @@ static int attr_storm(int vm, int gmem, uint8_t *mem, uint64_t start,
     uint64_t bytes = pages * 4096, slots = size / bytes, x = seed | 1;
     uint8_t *priv = calloc(slots / 8 + 1, 1);
     uint64_t i, slot, t0;
+    int ret = 1;
 
+    if (!priv) {
+        return fail("calloc");
+    }
     *cycles = 0;
     for (i = 0; i < count; i++) {
         struct kvm_memory_attributes a = { .size = bytes };
@@ -276,16 +281,19 @@ static int attr_storm(int vm, int gmem, uint8_t *mem, uint64_t start,
         a.attributes = to_private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
         t0 = rdtsc();
         if (ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, &a) < 0) {
-            return fail("KVM_SET_MEMORY_ATTRIBUTES");
+            fail("KVM_SET_MEMORY_ATTRIBUTES");
+            goto out;
         }
         if (discard && to_private &&
             madvise(mem + a.address, bytes, MADV_DONTNEED)) {
-            return fail("madvise(MADV_DONTNEED)");
+            fail("madvise(MADV_DONTNEED)");
+            goto out;
         }
         if (discard && !to_private &&
             fallocate(gmem, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                       a.address, bytes)) {
-            return fail("fallocate(PUNCH_HOLE) on the guest_memfd");
+            fail("fallocate(PUNCH_HOLE) on the guest_memfd");
+            goto out;
         }
         *cycles += rdtsc() - t0;
         priv[slot / 8] ^= 1 << (slot % 8);
@@ -297,11 +305,14 @@ static int attr_storm(int vm, int gmem, uint8_t *mem, uint64_t start,
 
         if ((priv[slot / 8] & (1 << (slot % 8))) &&
             ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, &a) < 0) {
-            return fail("KVM_SET_MEMORY_ATTRIBUTES(shared)");
+            fail("KVM_SET_MEMORY_ATTRIBUTES(shared)");
+            goto out;
         }
     }
+    ret = 0;
+out:
     free(priv);
-    return 0;
+    return ret;
 }
 
 static int attr_bench(char **argv)
@@ -316,8 +327,8 @@ static int attr_bench(char **argv)
     if (kvm < 0) {
         return 1;
     }
-    if (!pages || !size || size % (pages * 4096) || start + size > ram ||
-        start % 4096) {
+    if (!pages || pages > ram / 4096 || !size || size % (pages * 4096) ||
+        start % 4096 || start > ram || size > ram - start) {
         fprintf(stderr, "kvmcheck: attr-bench: bad storm\n");
         return 2;
     }

@@ -264,7 +264,9 @@ class Console:
         return self._search(regex, timeout, 0)[0]
 
     def next(self, regex, timeout):
-        """The next matching line after the last one next() returned."""
+        """The next matching line after the last one next() returned.
+
+        After a timeout, the lines read meanwhile are skipped for good."""
         m, self.pos = self._search(regex, timeout, self.pos)
         return m
 

@@ -25,8 +25,8 @@ FRESH_PKGS="debootstrap debian-archive-keyring git"
 #   libglib2.0-dev, zlib1g-dev, libnuma-dev (--enable-numa);
 # - the payload (tests/guest): build-essential (gcc, ld);
 # - the vfio-user server (tests/vfio-user): libjson-c-dev;
-# - the benchmarks that count instructions (bench/engine_cg.py,
-#   bench/host_access_cg.py, run by make bench): valgrind;
+# - the benchmarks that count instructions (bench/engine_cg.py, which
+#   make bench runs, and bench/host_access_cg.py): valgrind;
 # - demo and e2e tests: python3-pytest; firmware and option ROMs for
 #   QEMU run from the build tree (the +ds base has none): seabios,
 #   ipxe-qemu, qemu-system-data;

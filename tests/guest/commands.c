@@ -500,9 +500,9 @@ static int cmd_storm(const char *args)
     if (!parse_list(args, v, 4)) {
         return CMD_BAD_ARGS;
     }
-    bytes = v[3] * 4096;
+    bytes = v[3] < (1ULL << 40) ? v[3] * 4096 : 0;
     slots = bytes ? v[1] / bytes : 0;
-    if (!slots || slots > STORM_MAX_SLOTS || v[1] % bytes ||
+    if (!slots || slots > STORM_MAX_SLOTS || v[1] % bytes || v[0] % 4096 ||
         !range_ok("storm", v[0], v[1])) {
         return CMD_BAD_ARGS;
     }
