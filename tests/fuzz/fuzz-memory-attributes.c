@@ -199,6 +199,31 @@ static void model_set(Model *m, uint64_t offset, uint64_t size,
     }
 }
 
+/* Whether the model holds @value; how many values it holds in @nr */
+static bool model_holds(const Model *m, uint64_t value, size_t *nr)
+{
+    uint64_t held[MEMORY_ATTRIBUTES_MAX_VALUES + 1];
+    uint64_t i, n = m->paged ? m->size / m->page_size : m->nr_ext;
+    bool found = false;
+    size_t j;
+
+    *nr = 0;
+    for (i = 0; i < n; i++) {
+        uint64_t v = m->paged ? m->pages[i] : m->ext[i].value;
+
+        for (j = 0; j < *nr && held[j] != v; j++) {
+            continue;
+        }
+        if (j == *nr) {
+            /* The map must never hold more values than it can */
+            CHECK(*nr < MEMORY_ATTRIBUTES_MAX_VALUES);
+            held[(*nr)++] = v;
+        }
+        found |= v == value;
+    }
+    return found;
+}
+
 /* The maximal run that contains @offset, which is less than the size */
 static void model_run(const Model *m, uint64_t offset, uint64_t *start,
                       uint64_t *end, uint64_t *value)
@@ -566,9 +591,9 @@ static void op_set(MemoryAttributes *ma, Model *m, Input *in)
     uint64_t size = read_arg(in, m, offset);
     uint64_t value = read_value(in);
     bool valid = model_valid(m, offset, size);
-    bool noop = false;
+    bool noop = false, full = false;
     uint64_t start, end, v;
-    size_t usage = 0, nr = 0;
+    size_t usage = 0, nr = 0, held;
     int ret;
 
     CHECK(memory_attributes_range_valid(ma, offset, size) == valid);
@@ -577,10 +602,18 @@ static void op_set(MemoryAttributes *ma, Model *m, Input *in)
         noop = v == value && end - offset >= size;
         usage = memory_attributes_memory_usage(ma);
         nr = memory_attributes_nr_extents(ma);
+        full = !model_holds(m, value, &held) &&
+               held == MEMORY_ATTRIBUTES_MAX_VALUES;
     }
     ret = memory_attributes_set(ma, offset, size, value);
-    CHECK(ret == (valid ? 0 : -EINVAL));
-    if (!valid) {
+    CHECK(ret == (!valid ? -EINVAL : full ? -ENOSPC : 0));
+    if (full) {
+        /* A new value that does not fit changes nothing */
+        CHECK(memory_attributes_memory_usage(ma) == usage);
+        CHECK(memory_attributes_nr_extents(ma) == nr);
+        CHECK(memory_attributes_bytes_with(ma, value) == 0);
+    }
+    if (ret) {
         return;
     }
     model_set(m, offset, size, value);
