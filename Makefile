@@ -99,7 +99,7 @@ check-qemu: build
 		tests/qtest/qos-test $(addprefix -p ,$(QOS_TESTS))
 
 check-bisect: $(TREE)/.git/HEAD
-	@scripts/check-series.sh --build
+	@QEMU_TESTS="$(QEMU_TESTS)" scripts/check-series.sh --test
 
 check-patches: $(TREE)/.git/HEAD
 	@scripts/check-series.sh
