@@ -202,7 +202,7 @@ static void model_set(Model *m, uint64_t offset, uint64_t size,
 /* Whether the model holds @value; how many values it holds in @nr */
 static bool model_holds(const Model *m, uint64_t value, size_t *nr)
 {
-    uint64_t held[MEMORY_ATTRIBUTES_MAX_VALUES + 1];
+    uint64_t held[MEMORY_ATTRIBUTES_MAX_VALUES];
     uint64_t i, n = m->paged ? m->size / m->page_size : m->nr_ext;
     bool found = false;
     size_t j;
