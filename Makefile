@@ -98,7 +98,7 @@ check-qemu: build
 	cd $(QBUILD) && QTEST_QEMU_BINARY=./qemu-system-x86_64 \
 		tests/qtest/qos-test $(addprefix -p ,$(QOS_TESTS))
 
-check-bisect: $(TREE)/.git/HEAD
+check-bisect: deps $(TREE)/.git/HEAD
 	@QEMU_TESTS="$(QEMU_TESTS)" scripts/check-series.sh --test
 
 check-patches: $(TREE)/.git/HEAD

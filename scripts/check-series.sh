@@ -63,6 +63,8 @@ if [ "$mode" = --build ] || [ "$mode" = --test ]; then
             continue
         fi
         [ "$mode" = --test ] || continue
+        # QEMU run from the build tree needs firmware, which the base lacks
+        "$here/link-firmware.sh" "$wt/build"
         # The tests this commit has (later patches add them)
         have=$(cd "$wt/build" && pyvenv/bin/meson test --list 2>/dev/null |
                sed 's/^[^ ]* \/ //')
